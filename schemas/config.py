@@ -1,0 +1,117 @@
+"""The one configuration model: the CLI, the Prefect UI run form and prefect.yaml all fill it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+UCI_BIKE_SHARING_URL = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
+
+Initializer = Literal["glorot_uniform", "random_normal", "random_uniform", "zeros", "ones"]
+
+
+class _Frozen(BaseModel):
+    # Frozen so that a config shared by several tasks cannot be changed under one of them.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SplitConfig(_Frozen):
+    """How the days are cut, in date order, into training, validation and test windows."""
+
+    test_days: int = Field(
+        100,
+        ge=1,
+        le=100_000,
+        description="Days at the end of the data kept for the one final test (the seed: 100).",
+    )
+    validation_fraction: float = Field(
+        0.1,
+        ge=0.01,
+        le=0.5,
+        description="Share of the days before the test window used for validation "
+        "(best-epoch selection); they are the days just before the test window.",
+    )
+
+
+class ModelConfig(_Frozen):
+    """The network: the seed's MLP of two sigmoid layers by default."""
+
+    architecture: Literal["seed-mlp"] = Field(
+        "seed-mlp",
+        description="Model family: seed-mlp is the seed's Keras Sequential MLP.",
+    )
+    hidden_layers: int = Field(2, ge=1, le=8, description="Number of hidden Dense layers.")
+    hidden_units: int = Field(16, ge=1, le=1024, description="Units in each hidden layer.")
+    activation: Literal["sigmoid", "relu", "tanh", "leaky_relu"] = Field(
+        "sigmoid", description="Activation of the hidden layers."
+    )
+    initializer: Initializer = Field(
+        "glorot_uniform",
+        description="Kernel initialiser of every Dense layer (zeros/ones keep all units of a "
+        "layer identical forever).",
+    )
+    dropout: float = Field(
+        0.0, ge=0.0, le=0.9, description="Dropout rate after each hidden layer (0 = none)."
+    )
+
+
+class TrainingConfig(_Frozen):
+    """The optimiser and the training loop."""
+
+    optimizer: Literal["sgd", "adam"] = Field(
+        "sgd", description="sgd is SGD with momentum, as in the seed; adam is its variant."
+    )
+    learning_rate: float = Field(
+        0.02, gt=0.0, le=10.0, description="Initial learning rate (the seed: 0.02)."
+    )
+    momentum: float = Field(
+        0.9, ge=0.0, lt=1.0, description="SGD momentum (ignored by adam; the seed: 0.9)."
+    )
+    decay_rate: float = Field(
+        0.5,
+        gt=0.0,
+        le=1.0,
+        description="Learning-rate factor per epoch: lr * decay_rate ** (step / "
+        "steps_per_epoch); 0.5 halves it every epoch as the seed does, 1 keeps it fixed.",
+    )
+    batch_size: int = Field(4, ge=1, le=65_536, description="Mini-batch size (the seed: 4).")
+    epochs: int = Field(15, ge=1, le=1_000, description="Training epochs (the seed: 15).")
+    seed: int = Field(
+        0,
+        ge=0,
+        le=2**31 - 1,
+        description="Random seed of weights and shuffling; same seed on CPU = same metrics.",
+    )
+
+
+class RetrainConfig(_Frozen):
+    """Everything one retraining run needs: data source, where to write, split, model, training."""
+
+    source: str = Field(
+        UCI_BIKE_SHARING_URL,
+        min_length=1,
+        max_length=4096,
+        description="day.csv or the UCI 'Bike Sharing Dataset' zip: a local path or an "
+        "http(s) URL. Default: the dataset's public UCI download.",
+    )
+    granularity: Literal["day"] = Field(
+        "day", description="Record granularity of the source (daily records, day.csv)."
+    )
+    store_root: str = Field(
+        "data/artifacts",
+        min_length=1,
+        max_length=4096,
+        description="Root of the content-addressed artifact store (intermediate .npy files); "
+        "point several workers at one shared folder to share the cache.",
+    )
+    output_dir: str = Field(
+        "runs/latest",
+        min_length=1,
+        max_length=4096,
+        description="Folder that receives the run's model, statistics, metrics, predictions "
+        "and plot; replaced as a whole when the run succeeds.",
+    )
+    split: SplitConfig = Field(SplitConfig(), description="Chronological split.")
+    model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
+    training: TrainingConfig = Field(TrainingConfig(), description="Optimiser and loop.")

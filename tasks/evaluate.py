@@ -1,0 +1,148 @@
+"""Evaluate: score the chosen model once on the test window, beside two naive baselines."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from prefect import task
+from pydantic import BaseModel, ConfigDict
+
+from tasks.caching import ArtifactCache
+from tasks.normalise import NormalisedData, Statistics
+from tasks.select import BestEpoch
+from tasks.split import SplitPlan
+from tasks.store import ArtifactStore, FileRef, load_array, verify
+from tasks.validate import TableData
+
+PREDICT_BATCH_SIZE = 4096
+
+
+class Scores(BaseModel):
+    """Regression scores in bike counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rmse: float
+    mae: float
+    r2: float
+    wape: float
+
+
+class Evaluation(BaseModel):
+    """Test and validation scores of the model and of the baselines, plus the report files."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    test: Scores
+    validation: Scores
+    baselines: dict[str, Scores]
+    predictions: FileRef
+    plot: FileRef
+
+
+def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
+    """RMSE, MAE, R² and WAPE (sum of absolute errors over sum of counts).
+
+    WAPE stays finite on near-zero days, where a per-day percentage error explodes.
+    """
+    actual = np.asarray(actual, dtype=np.float64).ravel()
+    predicted = np.asarray(predicted, dtype=np.float64).ravel()
+    if actual.shape != predicted.shape or actual.size == 0:
+        raise ValueError(f"cannot score {predicted.shape} predictions against {actual.shape}")
+    error = predicted - actual
+    total = float(np.sum((actual - actual.mean()) ** 2))
+    return Scores(
+        rmse=float(np.sqrt(np.mean(error**2))),
+        mae=float(np.mean(np.abs(error))),
+        r2=1.0 - float(np.sum(error**2)) / total if total > 0 else float("nan"),
+        wape=float(np.sum(np.abs(error)) / max(float(np.sum(np.abs(actual))), 1e-9)),
+    )
+
+
+def fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares weights (with intercept, last) of y on x."""
+    design = np.hstack([np.asarray(x, dtype=np.float64), np.ones((len(x), 1))])
+    weights, *_ = np.linalg.lstsq(design, np.asarray(y, dtype=np.float64), rcond=None)
+    return weights
+
+
+def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Apply weights from ``fit_linear``."""
+    return np.hstack([np.asarray(x, dtype=np.float64), np.ones((len(x), 1))]) @ weights
+
+
+def plot_predictions(dates: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> bytes:
+    """The seed's picture: predicted and actual counts per test day, as PNG bytes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(10, 4.5), dpi=100)
+    axes.plot(dates, actual, label="actual", color="#1f77b4")
+    axes.plot(dates, predicted, label="predicted", color="#ff7f0e")
+    axes.set_xlabel("day")
+    axes.set_ylabel("bike rentals (cnt)")
+    axes.set_title("Test window: predicted vs actual daily rentals")
+    axes.legend()
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def predict_counts(model_file: FileRef, x: np.ndarray, statistics: Statistics) -> np.ndarray:
+    """Load a ``.keras`` checkpoint in safe mode and predict bike counts for normalised rows."""
+    import keras
+
+    model = keras.saving.load_model(verify(model_file), safe_mode=True)
+    output = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    return statistics.denormalise_target(output).ravel()
+
+
+@task(
+    name="evaluate_model",
+    cache_policy=ArtifactCache(),
+    persist_result=True,
+    result_serializer="json",
+)
+def evaluate_model(
+    best: BestEpoch, data: NormalisedData, table: TableData, plan: SplitPlan, store_root: str
+) -> Evaluation:
+    """Score the chosen model on the test window, once, and write predictions and the plot."""
+    store = ArtifactStore(store_root)
+    stats = data.statistics
+    x_train, y_train = load_array(data.x_train), load_array(data.y_train)
+    x_validation, y_validation = load_array(data.x_validation), load_array(data.y_validation)
+    x_test, y_test = load_array(data.x_test), load_array(data.y_test)
+    actual = stats.denormalise_target(y_test).ravel()
+    actual_validation = stats.denormalise_target(y_validation).ravel()
+
+    predicted = predict_counts(best.model, x_test, stats)
+    predicted_validation = predict_counts(best.model, x_validation, stats)
+    weights = fit_linear(x_train, y_train)
+    baselines = {
+        "training_mean": regression_scores(actual, np.full_like(actual, stats.target_mean)),
+        "linear_regression": regression_scores(
+            actual, stats.denormalise_target(predict_linear(weights, x_test)).ravel()
+        ),
+    }
+    dates = load_array(table.dates, mmap=True)[plan.test.start : plan.test.stop]
+    predictions = pd.DataFrame(
+        {
+            "date": pd.to_datetime(dates).strftime("%Y-%m-%d"),
+            "actual": np.rint(actual).astype(np.int64),
+            "predicted": np.round(predicted, 1),
+        }
+    )
+    return Evaluation(
+        test=regression_scores(actual, predicted),
+        validation=regression_scores(actual_validation, predicted_validation),
+        baselines=baselines,
+        predictions=store.put_bytes(predictions.to_csv(index=False).encode(), ".csv"),
+        plot=store.put_bytes(plot_predictions(dates, actual, predicted), ".png"),
+    )

@@ -1,0 +1,183 @@
+"""Ingest: copy the source's bytes (CSV, or day.csv out of the UCI zip) into the store."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from prefect import task
+from prefect.context import TaskRunContext
+from pydantic import BaseModel, ConfigDict
+
+from tasks.caching import ArtifactCache
+from tasks.errors import SourceError
+from tasks.store import ArtifactStore, FileRef
+
+MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
+MAX_MEMBER_BYTES = 512 * 1024 * 1024
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
+DOWNLOAD_ATTEMPTS = 4
+_ZIP_MAGIC = b"PK\x03\x04"
+_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+
+
+class RawData(BaseModel):
+    """The ingested source: the bytes as fetched and the CSV table taken from them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    fetched: FileRef
+    table: FileRef
+    member: str | None = None
+
+
+def is_url(source: str) -> bool:
+    """Tell whether a source names an http(s) URL rather than a local file."""
+    return urlparse(source).scheme in ("http", "https")
+
+
+def local_path(source: str) -> Path:
+    """Resolve a local source (plain path or file:// URL) to an existing file."""
+    parsed = urlparse(source)
+    if parsed.scheme == "file":
+        source = parsed.path
+    elif len(parsed.scheme) > 1:  # one letter would be a Windows drive, not a scheme
+        raise SourceError(
+            f"source {source!r}: only http(s) URLs and local files are supported, "
+            f"not {parsed.scheme!r}"
+        )
+    path = Path(source).expanduser().resolve()
+    if not path.is_file():
+        raise SourceError(f"source {path}: no such file")
+    return path
+
+
+def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
+    """Stream a URL into the store, retrying transient failures; never keeps a partial file."""
+    last_error: Exception | None = None
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            with httpx.stream(
+                "GET", url, timeout=DOWNLOAD_TIMEOUT_SECONDS, follow_redirects=True
+            ) as response:
+                if response.status_code in _TRANSIENT_STATUS:
+                    raise httpx.HTTPStatusError(
+                        f"HTTP {response.status_code}", request=response.request, response=response
+                    )
+                if response.status_code != 200:
+                    raise SourceError(f"source {url}: HTTP {response.status_code}")
+                declared = int(response.headers.get("content-length") or 0)
+                if declared > MAX_DOWNLOAD_BYTES:
+                    raise SourceError(
+                        f"source {url}: {declared} bytes is over the {MAX_DOWNLOAD_BYTES}-byte cap"
+                    )
+                chunks: Iterator[bytes] = response.iter_bytes(1 << 20)
+                return store.put_stream(chunks, suffix, max_bytes=MAX_DOWNLOAD_BYTES)
+        except (httpx.TransportError, httpx.HTTPStatusError) as error:
+            last_error = error
+            if attempt < DOWNLOAD_ATTEMPTS:
+                time.sleep(min(2 ** (attempt - 1), 8))
+    raise SourceError(f"source {url}: download failed after {DOWNLOAD_ATTEMPTS} attempts: {last_error}")
+
+
+def extract_member(data: bytes, wanted: str, source: str) -> tuple[str, bytes]:
+    """Take one file out of a zip by its base name, with a cap on its uncompressed size."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile as error:
+        raise SourceError(f"source {source}: not a readable zip ({error})") from error
+    with archive:
+        matches = [
+            info
+            for info in archive.infolist()
+            if not info.is_dir() and info.filename.replace("\\", "/").rsplit("/", 1)[-1] == wanted
+        ]
+        if not matches:
+            names = ", ".join(info.filename for info in archive.infolist()[:20])
+            raise SourceError(f"source {source}: the zip holds no {wanted} (it holds: {names})")
+        info = min(matches, key=lambda item: item.filename.count("/"))
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise SourceError(
+                f"source {source}: {info.filename} unpacks to {info.file_size} bytes, "
+                f"over the {MAX_MEMBER_BYTES}-byte cap"
+            )
+        # Read no more than the cap even if the header lies about the size (zip bomb).
+        with archive.open(info) as member:
+            content = member.read(MAX_MEMBER_BYTES + 1)
+        if len(content) > MAX_MEMBER_BYTES:
+            raise SourceError(f"source {source}: {info.filename} unpacks past the size cap")
+        return info.filename, content
+
+
+def fetch_source(source: str, store: ArtifactStore, member: str = "day.csv") -> RawData:
+    """Copy a source into the store and take the table out of it (a zip yields ``member``)."""
+    if is_url(source):
+        fetched = _download(source, store, Path(urlparse(source).path).suffix[:8] or ".bin")
+    else:
+        path = local_path(source)
+        try:
+            fetched = store.put_file(path, path.suffix[:8] or ".bin")
+        except OSError as error:
+            raise SourceError(f"source {path}: cannot be read ({error.strerror})") from error
+    with open(fetched.path, "rb") as handle:
+        is_zip = handle.read(4) == _ZIP_MAGIC
+    if not is_zip:
+        return RawData(source=source, fetched=fetched, table=fetched)
+    name, content = extract_member(Path(fetched.path).read_bytes(), member, source)
+    table = store.put_bytes(content, ".csv")
+    return RawData(source=source, fetched=fetched, table=table, member=name)
+
+
+class SourceFingerprint(ArtifactCache):
+    """Key ingest on the source's content, so an edited source invalidates everything after it.
+
+    A local file is hashed. A URL is keyed on its HTTP validators (ETag, Last-Modified,
+    length); a server that sends none is downloaded every run, and the steps after ingest are
+    still cached because they key on the digest of what was downloaded.
+    """
+
+    def key_material(
+        self, task_ctx: TaskRunContext, inputs: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        material = super().key_material(task_ctx, inputs)
+        if material is None:
+            return None
+        source = inputs["source"]
+        # The same relative store_root in two working folders is two stores.
+        material["store"] = str(Path(inputs["store_root"]).expanduser().resolve())
+        try:
+            if is_url(source):
+                response = httpx.head(source, timeout=10.0, follow_redirects=True)
+                validators = [response.headers.get(name) for name in ("etag", "last-modified")]
+                if response.status_code != 200 or not any(validators):
+                    return None
+                material["source"] = [*validators, response.headers.get("content-length")]
+            else:
+                digest = hashlib.sha256()
+                with open(local_path(source), "rb") as handle:
+                    while chunk := handle.read(1 << 20):
+                        digest.update(chunk)
+                material["source"] = digest.hexdigest()
+        except (SourceError, OSError, httpx.HTTPError):
+            # No key: the task runs and reports the problem with the source itself.
+            return None
+        return material
+
+
+@task(
+    name="ingest_source",
+    cache_policy=SourceFingerprint(),
+    persist_result=True,
+    result_serializer="json",
+)
+def ingest_source(source: str, store_root: str) -> RawData:
+    """Copy the source's bytes into the artifact store under their sha256."""
+    return fetch_source(source, ArtifactStore(store_root))

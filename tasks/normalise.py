@@ -1,0 +1,132 @@
+"""Normalise: mean/variance statistics from the training rows only, applied to every split."""
+
+from __future__ import annotations
+
+import numpy as np
+from prefect import task
+from pydantic import BaseModel, ConfigDict
+
+from tasks.caching import ArtifactCache
+from tasks.split import SplitPlan, Window
+from tasks.store import ArrayRef, ArtifactStore, FileRef, load_array
+from tasks.validate import TableData
+
+CHUNK_ROWS = 1 << 18
+
+
+class Statistics(BaseModel):
+    """Per-column mean and standard deviation of the training rows (population std)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    feature_names: tuple[str, ...]
+    feature_mean: tuple[float, ...]
+    feature_std: tuple[float, ...]
+    target_mean: float
+    target_std: float
+    train_rows: int
+
+    def normalise_features(self, features: np.ndarray) -> np.ndarray:
+        """Scale raw features the way the training rows were scaled."""
+        mean = np.asarray(self.feature_mean, dtype=np.float64)
+        std = np.asarray(self.feature_std, dtype=np.float64)
+        return ((features - mean) / std).astype(np.float32)
+
+    def normalise_target(self, target: np.ndarray) -> np.ndarray:
+        """Scale raw counts the way the training counts were scaled."""
+        return ((target - self.target_mean) / self.target_std).astype(np.float32)
+
+    def denormalise_target(self, target: np.ndarray) -> np.ndarray:
+        """Turn model outputs back into bike counts."""
+        return np.asarray(target, dtype=np.float64) * self.target_std + self.target_mean
+
+
+class NormalisedData(BaseModel):
+    """The normalised arrays of the three splits (x rank 2, y rank 2) and their statistics."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    statistics: Statistics
+    statistics_file: FileRef
+    x_train: ArrayRef
+    y_train: ArrayRef
+    x_validation: ArrayRef
+    y_validation: ArrayRef
+    x_test: ArrayRef
+    y_test: ArrayRef
+
+
+def _moments(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population std of rows start..stop-1, in one streaming pass of chunks."""
+    count = 0
+    mean = np.zeros(array.shape[1], dtype=np.float64)
+    m2 = np.zeros(array.shape[1], dtype=np.float64)
+    for begin in range(start, stop, CHUNK_ROWS):
+        chunk = np.asarray(array[begin : min(begin + CHUNK_ROWS, stop)], dtype=np.float64)
+        n = len(chunk)
+        chunk_mean = chunk.mean(axis=0)
+        chunk_m2 = ((chunk - chunk_mean) ** 2).sum(axis=0)
+        # Chan et al.'s merge of two partial (count, mean, M2) summaries.
+        delta = chunk_mean - mean
+        total = count + n
+        mean = mean + delta * n / total
+        m2 = m2 + chunk_m2 + delta**2 * count * n / total
+        count = total
+    std = np.sqrt(m2 / count)
+    return mean, std
+
+
+def fit_statistics(
+    features: np.ndarray, target: np.ndarray, train: Window, feature_names: tuple[str, ...]
+) -> Statistics:
+    """Compute the statistics from the training window only (never validation or test)."""
+    feature_mean, feature_std = _moments(features, train.start, train.stop)
+    target_mean, target_std = _moments(target, train.start, train.stop)
+    # A column constant over the training rows carries no information; dividing by 1 keeps
+    # it finite (it becomes 0 for training rows) instead of dividing by zero.
+    feature_std = np.where(feature_std > 0, feature_std, 1.0)
+    target_scale = float(target_std[0]) if target_std[0] > 0 else 1.0
+    return Statistics(
+        feature_names=feature_names,
+        feature_mean=tuple(float(v) for v in feature_mean),
+        feature_std=tuple(float(v) for v in feature_std),
+        target_mean=float(target_mean[0]),
+        target_std=target_scale,
+        train_rows=train.stop - train.start,
+    )
+
+
+def _write_normalised(
+    store: ArtifactStore, source: np.ndarray, window: Window, scale: callable
+) -> ArrayRef:
+    rows = window.stop - window.start
+
+    def fill(out: np.ndarray) -> None:
+        for begin in range(0, rows, CHUNK_ROWS):
+            end = min(begin + CHUNK_ROWS, rows)
+            out[begin:end] = scale(source[window.start + begin : window.start + end])
+
+    return store.write_array((rows, source.shape[1]), "float32", fill)
+
+
+@task(
+    name="normalise_features",
+    cache_policy=ArtifactCache(),
+    persist_result=True,
+    result_serializer="json",
+)
+def normalise_features(table: TableData, plan: SplitPlan, store_root: str) -> NormalisedData:
+    """Fit mean/std on the training rows and write float32 x_*/y_*.npy for every split."""
+    store = ArtifactStore(store_root)
+    features = load_array(table.features, mmap=True)
+    target = load_array(table.target, mmap=True)
+    stats = fit_statistics(features, target, plan.train, table.feature_names)
+    arrays: dict[str, ArrayRef] = {}
+    for name, window in (("train", plan.train), ("validation", plan.validation), ("test", plan.test)):
+        arrays[f"x_{name}"] = _write_normalised(store, features, window, stats.normalise_features)
+        arrays[f"y_{name}"] = _write_normalised(store, target, window, stats.normalise_target)
+    return NormalisedData(
+        statistics=stats,
+        statistics_file=store.put_json(stats.model_dump(mode="json")),
+        **arrays,
+    )
