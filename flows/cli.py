@@ -16,7 +16,9 @@ from pydantic import BaseModel, ValidationError
 from schemas.config import RetrainConfig
 
 
-def _leaf_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+def _leaf_fields(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
     leaves = []
     for name, info in model.model_fields.items():
         annotation = info.annotation
@@ -38,7 +40,9 @@ def _flag_type(annotation: Any) -> tuple[Any, list[Any] | None]:
     return annotation, None
 
 
-def add_config_flags(parser: argparse.ArgumentParser, model: type[BaseModel]) -> dict[str, tuple[str, ...]]:
+def add_config_flags(
+    parser: argparse.ArgumentParser, model: type[BaseModel]
+) -> dict[str, tuple[str, ...]]:
     """Add one flag per leaf field of the config model; return flag dest -> field path."""
     destinations: dict[str, tuple[str, ...]] = {}
     for path, info in _leaf_fields(model):
@@ -100,7 +104,9 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
 def _print_summary(summary: Any) -> None:
     baselines = ", ".join(f"{name} {rmse:,.0f}" for name, rmse in summary.baseline_rmse.items())
     print("bikeflow: retraining completed")
-    print(f"  best epoch:      {summary.best_epoch} (validation RMSE {summary.val_rmse:,.0f} bikes)")
+    print(
+        f"  best epoch:      {summary.best_epoch} (validation RMSE {summary.val_rmse:,.0f} bikes)"
+    )
     print(f"  test RMSE:       {summary.test_rmse:,.0f} bikes (baselines: {baselines})")
     print(f"  test MAE:        {summary.test_mae:,.0f} bikes")
     print(f"  outputs:         {summary.output_dir}")
@@ -124,11 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if state.is_completed():
         _print_summary(state.result())
         return 0
-    error = state.result(raise_on_failure=False)
-    if isinstance(error, BikeflowError):
-        message = str(error)
-    else:
-        message = f"{type(error).__name__}: {error}"
+    failure = state.result(raise_on_failure=False)
+    known = isinstance(failure, BikeflowError)
+    message = str(failure) if known else f"{type(failure).__name__}: {failure}"
     print(f"bikeflow: retraining failed ({state.name}): {message}", file=sys.stderr)
     return 1
 

@@ -82,7 +82,7 @@ class DayRecords(pa.DataFrameModel):
 
     @pa.dataframe_check(name="weekday = day of week of dteday (0 = Sunday)")
     def weekday_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
-        return frame["weekday"] == (frame["dteday"].dt.dayofweek + 1) % 7
+        return frame["weekday"] == (frame["dteday"].dt.day_of_week + 1) % 7
 
     @pa.dataframe_check(name="workingday = 1 exactly on Monday-Friday non-holidays")
     def workingday_consistent(cls, frame: pd.DataFrame) -> pd.Series:
@@ -162,7 +162,12 @@ def read_table(data: bytes, report: ValidationReport) -> pd.DataFrame | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         report.failures.append(
-            Failure(None, None, "file is UTF-8 text", f"byte {data[error.start]:#04x} at offset {error.start}")
+            Failure(
+                None,
+                None,
+                "file is UTF-8 text",
+                f"byte {data[error.start]:#04x} at offset {error.start}",
+            )
         )
         return None
     if not text.strip():
@@ -172,7 +177,9 @@ def read_table(data: bytes, report: ValidationReport) -> pd.DataFrame | None:
         with warnings.catch_warnings():
             # A first data row longer than the header is only a warning to pandas.
             warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, index_col=False)
+            frame = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, index_col=False
+            )
     except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
         message = str(error).strip()
         line = re.search(r"line (\d+)", message)
@@ -232,7 +239,11 @@ def parse_columns(
         number = pd.to_numeric(raw, errors="coerce")
         empty = (raw == "").to_numpy()
         flag(column, empty, "value is not empty")
-        flag(column, (~empty) & ~np.isfinite(number.to_numpy(dtype=float)), "value is a finite number")
+        flag(
+            column,
+            (~empty) & ~np.isfinite(number.to_numpy(dtype=float)),
+            "value is a finite number",
+        )
         typed[column] = number.astype("float64")
     dates = pd.to_datetime(frame[date_column].str.strip(), format="%Y-%m-%d", errors="coerce")
     flag(date_column, dates.isna().to_numpy(), "value is a date YYYY-MM-DD")

@@ -18,7 +18,7 @@ _HOLIDAYS = {(1, 1), (7, 4), (11, 11), (12, 25)}
 
 def _season(dates: pd.DatetimeIndex) -> np.ndarray:
     # The dataset's seasons change near the solstices and equinoxes (1 = winter/spring).
-    day_of_year = dates.dayofyear.to_numpy()
+    day_of_year = dates.day_of_year.to_numpy()
     season = np.full(len(dates), 1)
     season[(day_of_year >= 80) & (day_of_year < 172)] = 2
     season[(day_of_year >= 172) & (day_of_year < 266)] = 3
@@ -32,11 +32,11 @@ def make_day_frame(days: int = 731, seed: int = 0, start: str = "2011-01-01") ->
         raise ValueError(f"days must be at least 1, got {days}")
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, periods=days, freq="D")
-    weekday = ((dates.dayofweek + 1) % 7).to_numpy()
+    weekday = ((dates.day_of_week + 1) % 7).to_numpy()
     holiday = np.array([(d.month, d.day) in _HOLIDAYS for d in dates], dtype=int)
     workingday = ((weekday >= 1) & (weekday <= 5) & (holiday == 0)).astype(int)
 
-    day_of_year = dates.dayofyear.to_numpy()
+    day_of_year = dates.day_of_year.to_numpy()
     warmth = 0.5 - 0.3 * np.cos(2 * np.pi * (day_of_year - 15) / 365.25)
     temp = np.clip(warmth + rng.normal(0, 0.07, days), 0.02, 0.98)
     atemp = np.clip(temp * 0.9 + rng.normal(0, 0.02, days) + 0.03, 0.0, 1.0)

@@ -15,7 +15,7 @@ import importlib.util
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ CACHE_FORMAT = 1
 _MAX_REBUILDS = 64
 
 
-@lru_cache(maxsize=None)
+@cache
 def module_digest(module: str) -> str:
     """Return the sha256 of a module's source file, found without importing it."""
     spec = importlib.util.find_spec(module)

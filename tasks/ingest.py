@@ -85,7 +85,9 @@ def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
             last_error = error
             if attempt < DOWNLOAD_ATTEMPTS:
                 time.sleep(min(2 ** (attempt - 1), 8))
-    raise SourceError(f"source {url}: download failed after {DOWNLOAD_ATTEMPTS} attempts: {last_error}")
+    raise SourceError(
+        f"source {url}: download failed after {DOWNLOAD_ATTEMPTS} attempts: {last_error}"
+    )
 
 
 def extract_member(data: bytes, wanted: str, source: str) -> tuple[str, bytes]:

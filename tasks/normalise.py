@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from prefect import task
 from pydantic import BaseModel, ConfigDict
@@ -97,7 +99,10 @@ def fit_statistics(
 
 
 def _write_normalised(
-    store: ArtifactStore, source: np.ndarray, window: Window, scale: callable
+    store: ArtifactStore,
+    source: np.ndarray,
+    window: Window,
+    scale: Callable[[np.ndarray], np.ndarray],
 ) -> ArrayRef:
     rows = window.stop - window.start
 
@@ -122,7 +127,11 @@ def normalise_features(table: TableData, plan: SplitPlan, store_root: str) -> No
     target = load_array(table.target, mmap=True)
     stats = fit_statistics(features, target, plan.train, table.feature_names)
     arrays: dict[str, ArrayRef] = {}
-    for name, window in (("train", plan.train), ("validation", plan.validation), ("test", plan.test)):
+    for name, window in (
+        ("train", plan.train),
+        ("validation", plan.validation),
+        ("test", plan.test),
+    ):
         arrays[f"x_{name}"] = _write_normalised(store, features, window, stats.normalise_features)
         arrays[f"y_{name}"] = _write_normalised(store, target, window, stats.normalise_target)
     return NormalisedData(

@@ -81,15 +81,21 @@ def build_metrics(
 def history_csv(run: TrainingRun) -> bytes:
     """One line per epoch: epoch, loss, val_loss, learning_rate."""
     lines = ["epoch,loss,val_loss,learning_rate"]
-    lines += [
-        f"{r.epoch},{r.loss:.6g},{r.val_loss:.6g},{r.learning_rate:.6g}" for r in run.history
-    ]
+    lines += [f"{r.epoch},{r.loss:.6g},{r.val_loss:.6g},{r.learning_rate:.6g}" for r in run.history]
     return ("\n".join(lines) + "\n").encode()
 
 
 def summary_markdown(metrics: dict[str, Any], output_dir: Path) -> str:
     """The run's page in the UI: best epoch, scores beside the baselines, where the files are."""
-    rows = [("model", metrics["test_rmse"], metrics["test_mae"], metrics["test_r2"], metrics["test_wape"])]
+    rows = [
+        (
+            "model",
+            metrics["test_rmse"],
+            metrics["test_mae"],
+            metrics["test_r2"],
+            metrics["test_wape"],
+        )
+    ]
     for name, scores in metrics["baselines"].items():
         rows.append((name, scores["rmse"], scores["mae"], scores["r2"], scores["wape"]))
     split = metrics["split"]
@@ -147,7 +153,9 @@ def publish_run(
         key="test-scores", table=scores, description="Test-window scores in bike counts"
     )
     create_markdown_artifact(
-        key="run-summary", markdown=summary_markdown(metrics, output_dir), description="Retraining run"
+        key="run-summary",
+        markdown=summary_markdown(metrics, output_dir),
+        description="Retraining run",
     )
     return RunSummary(
         output_dir=str(output_dir),

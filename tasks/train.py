@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.caching import ArtifactCache
+from tasks.models import build_model, make_optimizer
 from tasks.normalise import NormalisedData
 from tasks.store import ArtifactStore, FileRef, load_array
 
@@ -73,10 +75,9 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         # Without memory growth TensorFlow grabs the whole card at start-up.
-        try:
+        # Already initialised in this process: the setting is fixed by then.
+        with contextlib.suppress(RuntimeError):
             tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass  # already initialised in this process; the setting is fixed by then
     if len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy()
         device, name = f"{len(gpus)} GPUs", "MirroredStrategy"
@@ -94,60 +95,6 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
         keras_version=keras.__version__,
     )
     return strategy, info
-
-
-def make_initializer(name: str) -> Any:
-    """Return the kernel initialiser for a config name (the seed's choices plus Glorot)."""
-    import keras
-
-    # The seed draws normal weights with stddev 1 and uniform weights in [0, 1).
-    initializers = {
-        "glorot_uniform": keras.initializers.GlorotUniform,
-        "random_normal": lambda: keras.initializers.RandomNormal(mean=0.0, stddev=1.0),
-        "random_uniform": lambda: keras.initializers.RandomUniform(minval=0.0, maxval=1.0),
-        "zeros": keras.initializers.Zeros,
-        "ones": keras.initializers.Ones,
-    }
-    if name not in initializers:
-        raise ValueError(f"unknown initializer {name!r}; choose one of {sorted(initializers)}")
-    return initializers[name]()
-
-
-def build_model(model: ModelConfig, n_features: int) -> keras.Model:
-    """Build the seed's MLP: n_features -> hidden Dense layers -> one linear output."""
-    import keras
-    from keras import layers
-
-    stack: list[Any] = [keras.Input(shape=(n_features,), name="features")]
-    for index in range(model.hidden_layers):
-        stack.append(
-            layers.Dense(
-                model.hidden_units,
-                activation=model.activation,
-                kernel_initializer=make_initializer(model.initializer),
-                name=f"hidden_{index + 1}",
-            )
-        )
-        if model.dropout > 0:
-            stack.append(layers.Dropout(model.dropout, name=f"dropout_{index + 1}"))
-    stack.append(
-        layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")
-    )
-    return keras.Sequential(stack, name=model.architecture.replace("-", "_"))
-
-
-def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.Optimizer:
-    """SGD with momentum (or Adam) and the seed's exponentially decaying learning rate."""
-    import keras
-
-    schedule = keras.optimizers.schedules.ExponentialDecay(
-        initial_learning_rate=training.learning_rate,
-        decay_steps=steps_per_epoch,
-        decay_rate=training.decay_rate,
-    )
-    if training.optimizer == "sgd":
-        return keras.optimizers.SGD(learning_rate=schedule, momentum=training.momentum)
-    return keras.optimizers.Adam(learning_rate=schedule)
 
 
 def fit_model(
@@ -170,7 +117,7 @@ def fit_model(
     # Same seed on CPU = same numbers; costs little at this model size.
     tf.config.experimental.enable_op_determinism()
     strategy, device = choose_strategy(tf)
-    log(f"training on {device.device} with {device.strategy} (TensorFlow {device.tensorflow_version})")
+    log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
 
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
     train_data = (
@@ -241,7 +188,7 @@ def checkpoint_saver(store: ArtifactStore) -> Callable[[keras.Model], FileRef]:
 
 @task(
     name="train_model",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(modules=("tasks.models",)),
     persist_result=True,
     result_serializer="json",
 )

@@ -8,7 +8,13 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict
 
-from schemas.records import DATE_COLUMN, FEATURE_COLUMNS, TARGET_COLUMN, ValidationReport, validate_day_csv
+from schemas.records import (
+    DATE_COLUMN,
+    FEATURE_COLUMNS,
+    TARGET_COLUMN,
+    ValidationReport,
+    validate_day_csv,
+)
 from tasks.caching import ArtifactCache
 from tasks.errors import DataValidationError
 from tasks.ingest import RawData
@@ -71,7 +77,9 @@ def validate_records(raw: RawData, test_days: int, store_root: str) -> TableData
     report_ref = store.put_json(report.to_json())
     if frame is None:
         create_markdown_artifact(
-            key="validation-report", markdown=report_markdown(report), description="Failed validation"
+            key="validation-report",
+            markdown=report_markdown(report),
+            description="Failed validation",
         )
         raise DataValidationError.from_failures(label, report.failures)
     for warning in report.warnings:
@@ -91,4 +99,3 @@ def validate_records(raw: RawData, test_days: int, store_root: str) -> TableData
         target=store.put_array(target),
         report=report_ref,
     )
-

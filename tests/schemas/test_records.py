@@ -1,0 +1,137 @@
+import pandas as pd
+import pytest
+
+from schemas.records import DAY_COLUMNS, validate_day_csv
+from schemas.synthetic import make_day_frame, to_csv_bytes
+
+
+def _validate(frame: pd.DataFrame, min_rows: int = 10):
+    return validate_day_csv(to_csv_bytes(frame), "days.csv", min_rows)
+
+
+def _frame() -> pd.DataFrame:
+    return make_day_frame(60, seed=3).astype(object)
+
+
+def test_generated_days_pass_every_rule():
+    typed, report = _validate(make_day_frame(400, seed=5))
+    assert report.ok, [f.describe() for f in report.failures]
+    assert typed is not None and len(typed) == 400
+    assert str(typed["dteday"].dtype).startswith("datetime64")
+
+
+def _set(row, column, value):
+    def mutate(frame):
+        frame.loc[row, column] = value
+
+    return mutate
+
+
+def _swap_rows(a, b):
+    def mutate(frame):
+        frame.loc[[a, b], "dteday"] = frame.loc[[b, a], "dteday"].to_numpy()
+
+    return mutate
+
+
+def _workingday_flip(frame):
+    frame.loc[10, "workingday"] = 1 - int(frame.loc[10, "workingday"])
+
+
+# (mutation, row reported (1-based), column reported, words of the rule)
+BROKEN_RULES = [
+    (_set(4, "season", 5), 5, "season", "isin"),
+    (_set(4, "yr", -1), 5, "yr", "greater_than_or_equal_to"),
+    (_set(4, "yr", 1), 5, "yr", "yr = year of dteday"),
+    (_set(4, "mnth", 13), 5, "mnth", "less_than_or_equal_to"),
+    (_set(4, "mnth", 2), 5, "mnth", "mnth = month of dteday"),
+    (_set(4, "holiday", 2), 5, "holiday", "isin"),
+    (_set(4, "weekday", 7), 5, "weekday", "less_than_or_equal_to"),
+    (
+        _set(4, "weekday", (int(make_day_frame(60, seed=3).loc[4, "weekday"]) + 1) % 7),
+        5,
+        "weekday",
+        "day of week",
+    ),
+    (_set(4, "workingday", 3), 5, "workingday", "isin"),
+    (_workingday_flip, 11, "workingday", "workingday = 1 exactly"),
+    (_set(4, "weathersit", 0), 5, "weathersit", "isin"),
+    (_set(4, "temp", 1.2), 5, "temp", "less_than_or_equal_to"),
+    (_set(4, "atemp", -0.1), 5, "atemp", "greater_than_or_equal_to"),
+    (_set(4, "hum", 1.01), 5, "hum", "less_than_or_equal_to"),
+    (_set(4, "windspeed", -0.5), 5, "windspeed", "greater_than_or_equal_to"),
+    (_set(4, "casual", -3), 5, "casual", "greater_than_or_equal_to"),
+    (_set(4, "cnt", 1), 5, "cnt", "cnt = casual + registered"),
+    (_set(4, "instant", 0), 5, "instant", "greater_than_or_equal_to"),
+    (_set(4, "temp", ""), 5, "temp", "not empty"),
+    (_set(4, "cnt", "12.5"), 5, "cnt", "integer"),
+    (_set(4, "hum", "humid"), 5, "hum", "finite number"),
+    (_set(4, "dteday", "2011/01/05"), 5, "dteday", "date YYYY-MM-DD"),
+    (_set(5, "dteday", "2011-01-05"), 6, "dteday", "unique dates"),
+    (_swap_rows(20, 21), 22, "dteday", "sorted"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "row", "column", "rule"), BROKEN_RULES)
+def test_each_broken_rule_is_reported_with_row_column_rule_and_value(mutate, row, column, rule):
+    frame = _frame()
+    mutate(frame)
+    typed, report = _validate(frame)
+    assert typed is None
+    matching = [
+        f for f in report.failures if f.row == row and f.column == column and rule in f.rule
+    ]
+    assert matching, [f.describe() for f in report.failures]
+    assert matching[0].value
+
+
+def test_gap_in_dates_is_an_error():
+    frame = make_day_frame(60, seed=3).drop(index=30).reset_index(drop=True)
+    typed, report = _validate(frame)
+    assert typed is None
+    assert any("no gaps" in f.rule and f.row == 31 for f in report.failures)
+
+
+def test_all_failures_are_collected_together():
+    frame = _frame()
+    frame.loc[3, "hum"] = 1.5
+    frame.loc[9, "cnt"] = 7
+    frame.loc[15, "season"] = "x"
+    _, report = _validate(frame)
+    assert {(f.row, f.column) for f in report.failures} >= {(4, "hum"), (10, "cnt"), (16, "season")}
+
+
+def test_too_few_rows_for_the_split():
+    _, report = _validate(make_day_frame(20), min_rows=141)
+    assert any("at least 141 rows" in f.rule and f.value == "20 rows" for f in report.failures)
+
+
+@pytest.mark.parametrize(
+    ("data", "rule"),
+    [
+        (b"", "header row"),
+        (b"\xff\xfe\x00bad", "UTF-8"),
+        (",".join(DAY_COLUMNS).encode() + b"\n1,2\n", "not empty"),
+        (b"instant,dteday\n1,2011-01-01\n", "column is present"),
+        (b"a,b\n1,2,3\n", "as many fields"),
+    ],
+)
+def test_malformed_files_are_reported_not_raised(data, rule):
+    typed, report = validate_day_csv(data, "bad.csv", 1)
+    assert typed is None
+    assert any(rule in f.rule for f in report.failures), [f.describe() for f in report.failures]
+
+
+def test_unexpected_column_is_an_error():
+    frame = make_day_frame(30)
+    frame["extra"] = 1
+    _, report = _validate(frame)
+    assert any(f.column == "extra" and "unexpected" in f.rule for f in report.failures)
+
+
+def test_suspicious_values_are_warnings_not_errors():
+    frame = make_day_frame(60, seed=3)
+    frame.loc[7, "hum"] = 0.0
+    typed, report = _validate(frame)
+    assert report.ok and typed is not None
+    assert any(w.row == 8 and w.column == "hum" for w in report.warnings)
