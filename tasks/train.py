@@ -3,25 +3,37 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import subprocess
+import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.caching import ArtifactCache
+from tasks.errors import TrainingError
 from tasks.models import build_model, make_optimizer
 from tasks.normalise import NormalisedData
-from tasks.store import ArtifactStore, FileRef, load_array
+from tasks.store import ArtifactStore, FileRef
 
 if TYPE_CHECKING:
+    from uuid import UUID
+
     import keras
     import tensorflow as tf
+
+    from tasks.train_worker import TrainingRequest
 
 VALIDATION_BATCH_SIZE = 4096
 
@@ -106,6 +118,7 @@ def fit_model(
     training: TrainingConfig,
     save_checkpoint: Callable[[keras.Model], FileRef],
     log: Callable[[str], None] = lambda message: None,
+    on_epoch: Callable[[EpochRecord], None] = lambda record: None,
 ) -> TrainingRun:
     """Train on arrays; ``save_checkpoint`` stores the model after every epoch."""
     if len(x_train) == 0 or len(x_validation) == 0:
@@ -149,10 +162,7 @@ def fit_model(
                 learning_rate=rate,
             )
             history.append(record)
-            log(
-                f"epoch {record.epoch}/{training.epochs}: loss={record.loss:.4f} "
-                f"val_loss={record.val_loss:.4f} lr={rate:.3g}"
-            )
+            on_epoch(record)
 
     started = time.perf_counter()
     model.fit(
@@ -186,24 +196,102 @@ def checkpoint_saver(store: ArtifactStore) -> Callable[[keras.Model], FileRef]:
     return save
 
 
+class TrainingProcessError(TrainingError):
+    """The training child process died or reported an error."""
+
+
+def run_training_process(
+    request: TrainingRequest,
+    on_epoch: Callable[[EpochRecord, int], None],
+    log: Callable[[str], None],
+) -> TrainingRun:
+    """Train in a child process (``tasks.train_worker``) and return its result."""
+    project_root = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    # The child must import the same code as this process, wherever the flow was loaded from.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks.train_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=project_root,
+    )
+    stderr_tail: deque[str] = deque(maxlen=40)
+
+    def drain_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            stderr_tail.append(line.rstrip())
+
+    drainer = threading.Thread(target=drain_stderr, daemon=True)
+    drainer.start()
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(request.model_dump_json())
+    process.stdin.close()
+    result: TrainingRun | None = None
+    error: dict[str, Any] | None = None
+    epochs_done = 0
+    for line in process.stdout:
+        event = json.loads(line)
+        kind = event["event"]
+        if kind == "epoch":
+            epochs_done += 1
+            on_epoch(EpochRecord.model_validate(event["record"]), event["epochs"])
+        elif kind == "log":
+            log(event["message"])
+        elif kind == "result":
+            result = TrainingRun.model_validate(event["run"])
+        elif kind == "error":
+            error = event
+    code = process.wait()
+    drainer.join(timeout=5)
+    if error is not None:
+        if error.get("user_error"):
+            raise TrainingError(f"training failed: {error['type']}: {error['message']}")
+        raise TrainingProcessError(
+            f"training failed: {error['type']}: {error['message']}\n{error['traceback']}"
+        )
+    if code != 0 or result is None:
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        tail = "\n".join(stderr_tail)
+        raise TrainingProcessError(
+            f"the training process ended ({how}) after {epochs_done} epoch(s); last output:\n{tail}"
+        )
+    return result
+
+
 @task(
     name="train_model",
-    cache_policy=ArtifactCache(modules=("tasks.models",)),
+    cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker")),
     persist_result=True,
     result_serializer="json",
 )
 def train_model(
     data: NormalisedData, model: ModelConfig, training: TrainingConfig, store_root: str
 ) -> TrainingRun:
-    """Train the configured model with validation data, saving a checkpoint every epoch."""
+    """Train the configured model in a child process, saving a checkpoint every epoch."""
+    from tasks.train_worker import TrainingRequest
+
     logger = get_run_logger()
-    return fit_model(
-        load_array(data.x_train),
-        load_array(data.y_train),
-        load_array(data.x_validation),
-        load_array(data.y_validation),
-        model,
-        training,
-        checkpoint_saver(ArtifactStore(store_root)),
-        logger.info,
+    # Called from sync code, Prefect's dual sync/async function returns the id itself.
+    progress = cast(
+        "UUID", create_progress_artifact(progress=0.0, description="Training epochs completed")
     )
+
+    def on_epoch(record: EpochRecord, epochs: int) -> None:
+        logger.info(
+            "epoch %d/%d: loss=%.4f val_loss=%.4f lr=%.3g",
+            record.epoch,
+            epochs,
+            record.loss,
+            record.val_loss,
+            record.learning_rate,
+        )
+        update_progress_artifact(progress, 100.0 * record.epoch / epochs)
+
+    request = TrainingRequest(data=data, model=model, training=training, store_root=store_root)
+    return run_training_process(request, on_epoch, logger.info)

@@ -52,3 +52,58 @@ def test_empty_validation_rows_are_refused(tmp_path: Path):
             TrainingConfig(epochs=1),
             checkpoint_saver(ArtifactStore(tmp_path)),
         )
+
+
+def _request(tmp_path: Path, epochs: int):
+    from tasks.normalise import NormalisedData, Statistics
+    from tasks.train_worker import TrainingRequest
+
+    store = ArtifactStore(tmp_path)
+    x_train, y_train, x_val, y_val = _arrays()
+    arrays = {
+        "x_train": x_train,
+        "y_train": y_train,
+        "x_validation": x_val,
+        "y_validation": y_val,
+        "x_test": x_val,
+        "y_test": y_val,
+    }
+    stats = Statistics(
+        feature_names=tuple("abcdefghijk"),
+        feature_mean=(0.0,) * 11,
+        feature_std=(1.0,) * 11,
+        target_mean=0.0,
+        target_std=1.0,
+        train_rows=100,
+    )
+    refs = {name: store.put_array(array) for name, array in arrays.items()}
+    data = NormalisedData(statistics=stats, statistics_file=store.put_json({}), **refs)
+    training = TrainingConfig(epochs=epochs, batch_size=8)
+    request = TrainingRequest(
+        data=data, model=ModelConfig(), training=training, store_root=str(tmp_path)
+    )
+    return request, refs
+
+
+def test_training_process_reports_the_childs_error(tmp_path: Path):
+    from tasks.errors import TrainingError
+    from tasks.train import run_training_process
+
+    request, refs = _request(tmp_path, epochs=1)
+    Path(refs["x_validation"].path).unlink()  # the child must notice and say so
+    epochs: list[int] = []
+    with pytest.raises(TrainingError, match="missing"):
+        run_training_process(request, lambda record, total: epochs.append(record.epoch), print)
+    assert epochs == []
+
+
+def test_training_process_streams_epochs_and_returns_the_run(tmp_path: Path):
+    from tasks.train import run_training_process
+
+    request, _ = _request(tmp_path, epochs=2)
+    seen: list[tuple[int, int]] = []
+    run = run_training_process(
+        request, lambda record, total: seen.append((record.epoch, total)), print
+    )
+    assert seen == [(1, 2), (2, 2)]
+    assert [r.epoch for r in run.history] == [1, 2] and all(is_intact(c) for c in run.checkpoints)
