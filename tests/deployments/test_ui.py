@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 if TYPE_CHECKING:
     from tests.deployments.conftest import PrefectStack
@@ -34,7 +35,6 @@ def page(stack: PrefectStack):
     """A chromium page that may only talk to loopback (the UI calls an analytics host)."""
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is not installed (.ci/run installs it with apt-get)")
-    sync_api = pytest.importorskip("playwright.sync_api")
     blocked: list[str] = []
 
     def only_loopback(route) -> None:
@@ -44,7 +44,7 @@ def page(stack: PrefectStack):
             blocked.append(route.request.url)
             route.abort()
 
-    with sync_api.sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
         )
