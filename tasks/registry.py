@@ -291,14 +291,22 @@ class Registry:
     def promote(
         self, challenger: ModelVersion, features: np.ndarray, target: np.ndarray
     ) -> Decision:
-        """Compare a registered challenger with the champion on the same rows; move the pointer
-        only if the challenger is strictly better."""
+        """Re-score challenger and champion on the same rows; promote only a strictly better one."""
         with self.locked():
-            # Both are scored by the same code on the same rows: the challenger's (newest) test
-            # window, never the champion's old numbers.
-            challenger_scores = self.score(challenger, features, target)
             champion = self.champion()
-            champion_scores = None if champion is None else self.score(champion, features, target)
+            recorded = recorded_scores(challenger)
+            champion_scores: Scores | None
+            if champion is not None and champion.version == challenger.version and recorded:
+                # The champion's very model (a fully cached rerun): it cannot beat itself, and
+                # loading TensorFlow to recompute the scores its run recorded is wasted time.
+                challenger_scores = champion_scores = recorded
+            else:
+                # Both are scored by the same code on the same rows, the newest test window;
+                # never by the numbers the champion had on an older window.
+                challenger_scores = self.score(challenger, features, target)
+                champion_scores = (
+                    None if champion is None else self.score(champion, features, target)
+                )
             new_score = getattr(challenger_scores, PROMOTION_METRIC)
             if champion is None:
                 outcome, reason = "first-champion", "the registry had no champion"
@@ -345,6 +353,14 @@ class Registry:
                 )
             path = self.write_decision(decision)
             return decision.model_copy(update={"record": str(path)})
+
+
+def recorded_scores(version: ModelVersion) -> Scores | None:
+    """The test scores a version's own run recorded, if its metrics hold all of them."""
+    try:
+        return Scores(**{name: version.metrics[f"test_{name}"] for name in Scores.model_fields})
+    except (KeyError, ValidationError):
+        return None
 
 
 def decision_markdown(decision: Decision) -> str:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+import threading
+import time
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,3 +77,56 @@ def test_two_retraining_runs_triggered_together_do_not_overlap(stack: PrefectSta
     assert _time(first["end_time"]) <= _time(second["start_time"])
     # The later one was held back by the deployment's concurrency limit, not by chance.
     assert "AwaitingConcurrencySlot" in stack.state_history(second["id"])
+
+
+def readme_snippet(containing: str) -> str:
+    """The README's python block that contains ``containing``, as written."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if containing in b]
+    assert len(blocks) == 1, f"expected one README python block with {containing!r}"
+    return blocks[0]
+
+
+def test_failed_retraining_run_fires_the_readme_notification(stack: PrefectStack):
+    received: list[bytes] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=hook.serve_forever, daemon=True)
+    thread.start()
+    try:
+        env = {**stack.env, "BIKEFLOW_ALERT_WEBHOOK": f"http://127.0.0.1:{hook.server_port}/hook"}
+        created = subprocess.run(
+            [sys.executable, "-c", readme_snippet("Automation(")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert created.returncode == 0, created.stderr
+
+        parameters = stack.run_parameters("fails")
+        parameters["config"]["source"] = str(stack.data / "no-such-file.csv")
+        response = stack.trigger("retrain/retrain-adhoc", parameters)
+        assert response.status_code == 201, response.text
+        run = stack.wait_final(response.json()["id"])
+        assert run["state_type"] == "FAILED"
+        assert "no-such-file.csv" in run["state"]["message"]
+
+        deadline = time.monotonic() + 120
+        while not any(run["name"].encode() in body for body in received):
+            assert time.monotonic() < deadline, f"no notification for {run['name']}: {received}"
+            time.sleep(1)
+        message = json.loads(next(b for b in received if run["name"].encode() in b))
+        assert "bikeflow retraining failed" in message["text"]
+        assert "Failed" in message["text"]
+    finally:
+        hook.shutdown()

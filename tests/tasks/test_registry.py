@@ -201,3 +201,22 @@ def test_registry_root_that_is_a_file_is_refused(tmp_path: Path, store: Artifact
     good, _, stats = candidates(store, days)
     with pytest.raises(ArtifactError, match="not a folder"):
         register(Registry(root), good, stats)
+
+
+def test_cached_rerun_of_the_champion_reuses_its_recorded_scores(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    registry = Registry(tmp_path / "models")
+    good, _, stats = candidates(store, days)
+    first = register(registry, good, stats)
+    scores = registry.promote(first, *newest_window(days)).challenger_scores
+    # What publish records for a run: the test scores of this very window.
+    metrics = {f"test_{name}": value for name, value in scores.model_dump().items()}
+    registry = Registry(tmp_path / "again")
+    version = registry.register(good, stats, metrics, "d" * 64, TEST)
+    registry.promote(version, *newest_window(days))
+    rerun = registry.register(good, stats, metrics, "d" * 64, TEST)
+    # No rows to score: the decision comes from the recorded scores alone.
+    decision = registry.promote(rerun, np.empty((0, 11)), np.empty((0, 1)))
+    assert decision.outcome == "rejected"
+    assert decision.challenger_scores == decision.champion_scores == scores
