@@ -70,6 +70,8 @@ class TrainingRun(BaseModel):
     checkpoints: tuple[FileRef, ...]
     device: DeviceInfo
     seconds: float
+    # tf-core only: per epoch, a JSON manifest of its tf.train.Checkpoint files.
+    tf_checkpoints: tuple[FileRef, ...] = ()
 
 
 def import_tensorflow() -> tf:
@@ -272,7 +274,7 @@ def run_training_process(
 
 @task(
     name="train_model",
-    cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker")),
+    cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker", "tasks.tf_core")),
     persist_result=True,
     result_serializer="json",
 )
