@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -182,3 +182,37 @@ def apply_zoo_defaults(data: object) -> object:
                 values[name] = value
         result[section] = values
     return result
+
+
+class SweepConfig(_Frozen):
+    """A sweep: trials (and/or a grid) of config overrides on a base config, several seeds each."""
+
+    base: RetrainConfig = Field(
+        RetrainConfig(), description="The config every trial starts from (source, store, ...)."
+    )
+    trials: tuple[dict[str, Any], ...] = Field(
+        (),
+        max_length=1000,
+        description="Trials as nested overrides of the base config, e.g. {model: {architecture: "
+        "adam}}; an optional 'name' labels the trial. Empty: every zoo model.",
+    )
+    grid: dict[str, tuple[Any, ...]] = Field(
+        {},
+        description="Dotted field -> values (e.g. features.encoding: [ordinal, one-hot]); every "
+        "combination is crossed with every trial.",
+    )
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2), min_length=1, max_length=100, description="Training seeds of every trial."
+    )
+    max_parallel: int = Field(
+        2, ge=1, le=256, description="Trainings running at once (one child process each)."
+    )
+    leaderboard_dir: str = Field(
+        "runs/sweep",
+        min_length=1,
+        max_length=4096,
+        description="Folder that receives leaderboard.csv, trials.csv and validation_curves.png.",
+    )
+    promote_winner: bool = Field(
+        False, description="Hand the winning trial to the registry's promotion step."
+    )
