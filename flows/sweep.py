@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prefect import flow, task
@@ -311,6 +312,24 @@ def publish_leaderboard(
     )
 
 
+@contextlib.contextmanager
+def trial_resources(gpus: int) -> Iterator[None]:
+    """Ask a Ray or Dask task runner for ``gpus`` GPUs per submitted task (no-op otherwise)."""
+    with contextlib.ExitStack() as stack:
+        if gpus:
+            # prefect-ray reads remote_options, prefect-dask reads dask annotations, when a
+            # task is submitted; neither package is a bikeflow dependency.
+            with contextlib.suppress(ImportError):
+                from prefect_ray.context import remote_options
+
+                stack.enter_context(remote_options(num_gpus=gpus))
+            with contextlib.suppress(ImportError):
+                import dask
+
+                stack.enter_context(dask.annotate(resources={"GPU": gpus}))
+        yield
+
+
 def _in_batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
@@ -337,12 +356,13 @@ def sweep(config: SweepConfig = SweepConfig()) -> Leaderboard:  # noqa: B008
     # Each training runs in its own child process (the JSON-lines trainer); at most
     # max_parallel of them at once.
     for batch in _in_batches(list(range(len(trials))), config.max_parallel):
-        futures = [
-            train_model.submit(
-                data[i], trials[i].config.model, trials[i].config.training, base.store_root
-            )
-            for i in batch
-        ]
+        with trial_resources(config.gpus_per_trial):
+            futures = [
+                train_model.submit(
+                    data[i], trials[i].config.model, trials[i].config.training, base.store_root
+                )
+                for i in batch
+            ]
         wait(futures)
         runs += [future.result() for future in futures]
     results: list[TrialResult] = []

@@ -216,3 +216,9 @@ class SweepConfig(_Frozen):
     promote_winner: bool = Field(
         False, description="Hand the winning trial to the registry's promotion step."
     )
+    gpus_per_trial: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="GPUs each training asks a Ray/Dask task runner for (0 = no request).",
+    )
