@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.caching import ArtifactCache
 from tasks.errors import TrainingError
-from tasks.models import build_model, make_optimizer
+from tasks.models import build_model, make_optimizer, split_columns
 from tasks.normalise import NormalisedData
 from tasks.store import ArtifactStore, FileRef
 
@@ -70,6 +70,8 @@ class TrainingRun(BaseModel):
     checkpoints: tuple[FileRef, ...]
     device: DeviceInfo
     seconds: float
+    # tf-core only: per epoch, a JSON manifest of its tf.train.Checkpoint files.
+    tf_checkpoints: tuple[FileRef, ...] = ()
 
 
 def import_tensorflow() -> tf:
@@ -133,15 +135,21 @@ def fit_model(
     log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
 
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
+    # A multi-input zoo model (two-input) takes consecutive column blocks, one per input.
+    blocks = split_columns(model_config.architecture, x_train.shape[1])
+
+    def inputs(x: np.ndarray) -> Any:
+        return x if len(blocks) == 1 else tuple(x[:, start:stop] for start, stop in blocks)
+
     train_data = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        tf.data.Dataset.from_tensor_slices((inputs(x_train), y_train))
         .shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
         .batch(training.batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
-    validation_data = tf.data.Dataset.from_tensor_slices((x_validation, y_validation)).batch(
-        VALIDATION_BATCH_SIZE
-    )
+    validation_data = tf.data.Dataset.from_tensor_slices(
+        (inputs(x_validation), y_validation)
+    ).batch(VALIDATION_BATCH_SIZE)
     with strategy.scope():
         model = build_model(model_config, x_train.shape[1])
         optimizer = make_optimizer(training, steps_per_epoch)
@@ -266,7 +274,7 @@ def run_training_process(
 
 @task(
     name="train_model",
-    cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker")),
+    cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker", "tasks.tf_core")),
     persist_result=True,
     result_serializer="json",
 )

@@ -40,21 +40,22 @@ def _emit(stream: IO[str], event: str, **fields: Any) -> None:
 def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     from tasks.store import ArtifactStore, load_array
-    from tasks.train import checkpoint_saver, fit_model
+    from tasks.tf_core import train_arrays
 
     data = request.data
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
 
-    run = fit_model(
+    # tf-core trains by hand; every other zoo entry goes through Keras fit.
+    run = train_arrays(
         load_array(data.x_train),
         load_array(data.y_train),
         load_array(data.x_validation),
         load_array(data.y_validation),
         request.model,
         request.training,
-        checkpoint_saver(ArtifactStore(request.store_root)),
+        ArtifactStore(request.store_root),
         log=lambda message: _emit(protocol, "log", message=message),
         on_epoch=on_epoch,
     )
