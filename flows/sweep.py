@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -18,6 +17,7 @@ from schemas.config import ZOO_DEFAULTS, FeatureConfig, RetrainConfig, SweepConf
 from tasks.evaluate import Evaluation, evaluate_model
 from tasks.ingest import ingest_source
 from tasks.normalise import NormalisedData, normalise_features
+from tasks.registry import promote_model
 from tasks.select import BestEpoch, select_best_epoch
 from tasks.split import split_by_date
 from tasks.store import FileRef, publish_directory
@@ -397,19 +397,11 @@ def hand_over_winner(
     plan: Any,
 ) -> Any:
     """Give the winner's best-validated seed to the registry's ``promote_model`` step."""
-    try:
-        registry = importlib.import_module("tasks.registry")
-    except ImportError as error:
-        # The registry arrives with the deployments issue; until then say so plainly.
-        raise ValueError(
-            "promote_winner needs the model registry (tasks.registry, deployments issue), "
-            "which this installation does not have"
-        ) from error
     index = min(
         (i for i, t in enumerate(trials) if t.label == board.winner),
         key=lambda i: evaluations[i].validation.rmse,
     )
     best = select_best_epoch(runs[index])
-    return registry.promote_model(
+    return promote_model(
         trials[index].config, table, plan, data[index], runs[index], best, evaluations[index]
     )
