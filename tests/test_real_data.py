@@ -40,6 +40,8 @@ def test_default_config_beats_the_mean_and_reaches_1500(data_dir: Path, tmp_path
             str(output),
             "--store-root",
             str(tmp_path / "store"),
+            "--registry-root",
+            str(tmp_path / "models"),
         ]
     )
     assert code == 0
