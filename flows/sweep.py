@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import importlib
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from tasks.errors import TrainingError
 from tasks.evaluate import Evaluation, evaluate_model
 from tasks.ingest import ingest_source
 from tasks.normalise import NormalisedData, normalise_features
+from tasks.registry import promote_model
 from tasks.select import BestEpoch, select_best_epoch
 from tasks.split import split_by_date
 from tasks.store import FileRef, publish_directory
@@ -448,20 +448,12 @@ def hand_over_winner(
     plan: Any,
 ) -> Any:
     """Give the winner's best-validated seed to the registry's ``promote_model`` step."""
-    try:
-        registry = importlib.import_module("tasks.registry")
-    except ImportError as error:
-        # The registry arrives with the deployments issue; until then say so plainly.
-        raise ValueError(
-            "promote_winner needs the model registry (tasks.registry, deployments issue), "
-            "which this installation does not have"
-        ) from error
     scored = {i: e for i, e in enumerate(evaluations) if e is not None}
     index = min(
         (i for i, t in enumerate(trials) if t.label == board.winner and i in scored),
         key=lambda i: scored[i].validation.rmse,
     )
     best = select_best_epoch(runs[index])
-    return registry.promote_model(
+    return promote_model(
         trials[index].config, table, plan, data[index], runs[index], best, scored[index]
     )

@@ -144,6 +144,14 @@ class RetrainConfig(_Frozen):
         description="Folder that receives the run's model, statistics, metrics, predictions "
         "and plot; replaced as a whole when the run succeeds.",
     )
+    registry_root: str = Field(
+        "models",
+        min_length=1,
+        max_length=4096,
+        description="Root of the model registry: every trained model is kept there as a "
+        "version, and the champion pointer names the one batch prediction uses; a new model "
+        "becomes champion only if it beats the champion on the newest test window.",
+    )
     split: SplitConfig = Field(SplitConfig(), description="Chronological split.")
     features: FeatureConfig = Field(FeatureConfig(), description="Encodings and target.")
     model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
@@ -154,6 +162,31 @@ class RetrainConfig(_Frozen):
     def _apply_zoo_defaults(cls, data: object) -> object:
         """Fill the chosen zoo entry's settings into model/training fields left at defaults."""
         return apply_zoo_defaults(data)
+
+
+class PredictConfig(_Frozen):
+    """What one batch prediction needs: the days to predict, the registry, where to write."""
+
+    input_csv: str = Field(
+        "data/predict/days.csv",
+        min_length=1,
+        max_length=4096,
+        description="CSV of the days to predict: dteday and the 11 feature columns of day.csv "
+        "(instant allowed; no count columns).",
+    )
+    registry_root: str = Field(
+        "models",
+        min_length=1,
+        max_length=4096,
+        description="Root of the model registry; its champion makes the predictions.",
+    )
+    output_csv: str = Field(
+        "runs/predictions/predicted.csv",
+        min_length=1,
+        max_length=4096,
+        description="CSV that receives dteday and predicted_cnt per day; written whole or "
+        "not at all.",
+    )
 
 
 def _section(value: object) -> dict[str, object]:
