@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
 import math
 from collections.abc import Iterator, Sequence
@@ -129,7 +130,8 @@ def expand_trials(sweep: SweepConfig) -> list[Trial]:
         override = dict(override)
         name = override.pop("name", None)
         for combo in combos:
-            data = _merge(base, override)
+            # A deep copy: the grid writes into nested sections that would otherwise be shared.
+            data = _merge(copy.deepcopy(base), override)
             grid_part: dict[str, Any] = {}
             for dotted, value in zip(names, combo, strict=True):
                 _set_dotted(data, dotted, value)
