@@ -31,14 +31,12 @@ from tasks.split import Window, plan_split
 from tasks.store import ArtifactStore, verify
 from tasks.tf_core import train_arrays
 
-# The preset: chosen among the candidates of benchmarks/preset_search.py on validation RMSE.
+# The preset: the candidate of benchmarks/preset_search.py with the lowest validation RMSE
+# (the seed's MLP and schedule on log counts), as a 3-seed ensemble refitted on
+# training+validation rows.
 PRESET: dict[str, Any] = {
-    "config": {
-        "features": {"encoding": "one-hot", "target_transform": "log"},
-        "model": {"architecture": "seed-mlp"},
-        "training": {"epochs": 15},
-    },
-    "ensemble": 5,
+    "config": {"features": {"encoding": "ordinal", "target_transform": "log"}},
+    "ensemble": 3,
     "refit": True,
 }
 PROCEDURE_SEEDS = (0, 1, 2, 3, 4)

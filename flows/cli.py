@@ -156,11 +156,15 @@ def print_leaderboard(board: Any) -> None:
     print("bikeflow: sweep completed (ranked by mean validation RMSE; test reported only)")
     print(f"  {'#':>2}  {'config':<34} {'val RMSE':>14} {'test RMSE':>14} {'test MAE':>14}")
     for row in board.rows:
+        if row.diverged == row.seeds:
+            print(f"  {row.rank:>2}  {row.label[:34]:<34} diverged on every seed")
+            continue
         print(
             f"  {row.rank:>2}  {row.label[:34]:<34} "
             f"{row.val_rmse_mean:>7,.0f} ± {row.val_rmse_std:<4,.0f} "
             f"{row.test_rmse_mean:>7,.0f} ± {row.test_rmse_std:<4,.0f} "
             f"{row.test_mae_mean:>7,.0f} ± {row.test_mae_std:<4,.0f}"
+            + (f"  ({row.diverged} of {row.seeds} seeds diverged)" if row.diverged else "")
         )
     for name, scores in board.baselines.items():
         print(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import itertools
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -14,6 +16,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ZOO_DEFAULTS, FeatureConfig, RetrainConfig, SweepConfig
+from tasks.errors import TrainingError
 from tasks.evaluate import Evaluation, evaluate_model
 from tasks.ingest import ingest_source
 from tasks.normalise import NormalisedData, normalise_features
@@ -42,14 +45,16 @@ class TrialResult(BaseModel):
 
     label: str
     seed: int
-    best_epoch: int
-    val_loss: float
-    val_rmse: float
-    val_mae: float
-    test_rmse: float
-    test_mae: float
-    val_curve: tuple[float, ...]
-    model: FileRef
+    # None when the training diverged (no finite validation loss): the trial is kept and
+    # reported, and its config ranks after every config whose seeds all trained.
+    best_epoch: int | None
+    val_loss: float | None
+    val_rmse: float | None
+    val_mae: float | None
+    test_rmse: float | None
+    test_mae: float | None
+    val_curve: tuple[float | None, ...]
+    model: FileRef | None
 
 
 class LeaderRow(BaseModel):
@@ -60,6 +65,7 @@ class LeaderRow(BaseModel):
     rank: int
     label: str
     seeds: int
+    diverged: int
     val_rmse_mean: float
     val_rmse_std: float
     test_rmse_mean: float
@@ -124,7 +130,8 @@ def expand_trials(sweep: SweepConfig) -> list[Trial]:
         override = dict(override)
         name = override.pop("name", None)
         for combo in combos:
-            data = _merge(base, override)
+            # A deep copy: the grid writes into nested sections that would otherwise be shared.
+            data = _merge(copy.deepcopy(base), override)
             grid_part: dict[str, Any] = {}
             for dotted, value in zip(names, combo, strict=True):
                 _set_dotted(data, dotted, value)
@@ -159,27 +166,37 @@ def rank_results(results: Sequence[TrialResult]) -> list[LeaderRow]:
     def stats(values: list[float]) -> tuple[float, float]:
         return float(np.mean(values)), float(np.std(values))
 
+    nan = float("nan")
     rows = []
-    for label, members in groups.items():
-        val = stats([m.val_rmse for m in members])
-        test = stats([m.test_rmse for m in members])
-        mae = stats([m.test_mae for m in members])
-        rows.append((val[0], label, len(members), val, test, mae, members))
-    rows.sort(key=lambda row: (row[0], row[1]))
+    for label, all_members in groups.items():
+        members = [m for m in all_members if m.val_rmse is not None]
+        diverged = len(all_members) - len(members)
+        if members:
+            val = stats([m.val_rmse for m in members if m.val_rmse is not None])
+            test = stats([m.test_rmse for m in members if m.test_rmse is not None])
+            mae = stats([m.test_mae for m in members if m.test_mae is not None])
+        else:
+            val = test = mae = (nan, nan)
+        order = (diverged > 0, val[0] if members else float("inf"), label)
+        rows.append((order, label, len(all_members), diverged, val, test, mae, members))
+    rows.sort(key=lambda row: row[0])
     return [
         LeaderRow(
             rank=index + 1,
             label=label,
             seeds=count,
+            diverged=diverged,
             val_rmse_mean=val[0],
             val_rmse_std=val[1],
             test_rmse_mean=test[0],
             test_rmse_std=test[1],
             test_mae_mean=mae[0],
             test_mae_std=mae[1],
-            best_epoch_mean=float(np.mean([m.best_epoch for m in members])),
+            best_epoch_mean=float(np.mean([m.best_epoch or 0 for m in members]))
+            if members
+            else nan,
         )
-        for index, (_, label, count, val, test, mae, members) in enumerate(rows)
+        for index, (_, label, count, diverged, val, test, mae, members) in enumerate(rows)
     ]
 
 
@@ -197,7 +214,7 @@ def trials_csv(results: Sequence[TrialResult]) -> bytes:
     """Every trial (config x seed) as CSV, with its validation curve joined by ';'."""
     lines = ["label,seed,best_epoch,val_loss,val_rmse,val_mae,test_rmse,test_mae,val_curve"]
     for r in results:
-        curve = ";".join(f"{v:.6g}" for v in r.val_curve)
+        curve = ";".join(_csv_cell(v) for v in r.val_curve)
         cells = [r.label, r.seed, r.best_epoch, r.val_loss, r.val_rmse, r.val_mae]
         cells += [r.test_rmse, r.test_mae, curve]
         lines.append(",".join(_csv_cell(c) for c in cells))
@@ -205,6 +222,8 @@ def trials_csv(results: Sequence[TrialResult]) -> bytes:
 
 
 def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
     if isinstance(value, float):
         return f"{value:.6g}"
     text = str(value)
@@ -225,9 +244,10 @@ def plot_validation_curves(results: Sequence[TrialResult]) -> bytes:
     colours = plt.get_cmap("tab10")
     for index, label in enumerate(labels):
         for n, result in enumerate(r for r in results if r.label == label):
+            curve = [float("nan") if v is None else v for v in result.val_curve]
             axes.plot(
-                range(1, len(result.val_curve) + 1),
-                result.val_curve,
+                range(1, len(curve) + 1),
+                curve,
                 color=colours(index % 10),
                 alpha=0.8,
                 label=label if n == 0 else None,
@@ -244,6 +264,29 @@ def plot_validation_curves(results: Sequence[TrialResult]) -> bytes:
     return buffer.getvalue()
 
 
+def _finite(value: float) -> float | None:
+    import math
+
+    # NaN/inf cannot go into a JSON task result; a diverged epoch is recorded as None.
+    return value if math.isfinite(value) else None
+
+
+def diverged_trial(trial: Trial, run: TrainingRun) -> TrialResult:
+    """A trial whose every validation loss is NaN/inf: kept, with no scores."""
+    return TrialResult(
+        label=trial.label,
+        seed=trial.seed,
+        best_epoch=None,
+        val_loss=None,
+        val_rmse=None,
+        val_mae=None,
+        test_rmse=None,
+        test_mae=None,
+        val_curve=tuple(_finite(record.val_loss) for record in run.history),
+        model=None,
+    )
+
+
 @task(name="collect_trial")
 def collect_trial(
     trial: Trial, run: TrainingRun, best: BestEpoch, evaluation: Evaluation
@@ -258,7 +301,7 @@ def collect_trial(
         val_mae=evaluation.validation.mae,
         test_rmse=evaluation.test.rmse,
         test_mae=evaluation.test.mae,
-        val_curve=tuple(record.val_loss for record in run.history),
+        val_curve=tuple(_finite(record.val_loss) for record in run.history),
         model=best.model,
     )
 
@@ -284,7 +327,7 @@ def publish_leaderboard(
         {
             "rank": row.rank,
             "config": row.label,
-            "seeds": row.seeds,
+            "seeds": row.seeds if not row.diverged else f"{row.seeds} ({row.diverged} diverged)",
             "val RMSE": f"{row.val_rmse_mean:.0f} ± {row.val_rmse_std:.0f}",
             "test RMSE": f"{row.test_rmse_mean:.0f} ± {row.test_rmse_std:.0f}",
             "test MAE": f"{row.test_mae_mean:.0f} ± {row.test_mae_std:.0f}",
@@ -366,15 +409,25 @@ def sweep(config: SweepConfig = SweepConfig()) -> Leaderboard:  # noqa: B008
         wait(futures)
         runs += [future.result() for future in futures]
     results: list[TrialResult] = []
-    evaluations: list[Evaluation] = []
+    evaluations: list[Evaluation | None] = []
     for trial, run, trial_data in zip(trials, runs, data, strict=True):
+        if not any(math.isfinite(record.val_loss) for record in run.history):
+            logger.warning(
+                "trial %s seed %d diverged (no finite val_loss)", trial.label, trial.seed
+            )
+            evaluations.append(None)
+            results.append(diverged_trial(trial, run))
+            continue
         best = select_best_epoch(run)
         evaluation = evaluate_model(best, trial_data, table, plan, base.store_root)
         evaluations.append(evaluation)
         results.append(collect_trial(trial, run, best, evaluation))
+    scored = [e for e in evaluations if e is not None]
+    if not scored:
+        raise TrainingError("every trial of the sweep diverged (try a lower learning_rate)")
     baselines = {
         name: {"rmse": scores.rmse, "mae": scores.mae}
-        for name, scores in evaluations[0].baselines.items()
+        for name, scores in scored[0].baselines.items()
     }
     board = publish_leaderboard(results, baselines, config.leaderboard_dir)
     create_markdown_artifact(
@@ -392,16 +445,17 @@ def hand_over_winner(
     trials: Sequence[Trial],
     runs: Sequence[TrainingRun],
     data: Sequence[NormalisedData],
-    evaluations: Sequence[Evaluation],
+    evaluations: Sequence[Evaluation | None],
     table: Any,
     plan: Any,
 ) -> Any:
     """Give the winner's best-validated seed to the registry's ``promote_model`` step."""
+    scored = {i: e for i, e in enumerate(evaluations) if e is not None}
     index = min(
-        (i for i, t in enumerate(trials) if t.label == board.winner),
-        key=lambda i: evaluations[i].validation.rmse,
+        (i for i, t in enumerate(trials) if t.label == board.winner and i in scored),
+        key=lambda i: scored[i].validation.rmse,
     )
     best = select_best_epoch(runs[index])
     return promote_model(
-        trials[index].config, table, plan, data[index], runs[index], best, evaluations[index]
+        trials[index].config, table, plan, data[index], runs[index], best, scored[index]
     )

@@ -47,7 +47,7 @@ class FeatureEncoding(BaseModel):
     def encode(self, raw: np.ndarray) -> np.ndarray:
         """Encode raw feature rows (columns in ``raw_names`` order) as float32."""
         if not self.categories:
-            return np.asarray(raw, dtype=np.float32)
+            return np.asarray(raw)  # ordinal: the raw columns as they are
         if raw.shape[1] != len(self.raw_names):
             raise ValueError(f"expected {len(self.raw_names)} raw columns, got {raw.shape[1]}")
         parts: list[np.ndarray] = []

@@ -70,12 +70,14 @@ def parse_days(data: bytes, file: str) -> tuple[pd.DataFrame, ValidationReport]:
 def predict_frame(registry: Registry, champion: ModelVersion, days: pd.DataFrame) -> pd.DataFrame:
     """Normalise the days with the champion's statistics and predict their counts."""
     statistics = registry.statistics(champion)
-    if tuple(statistics.feature_names) != FEATURE_COLUMNS:
+    # A one-hot champion's feature_names are its encoded columns; its raw columns are these.
+    raw_names = statistics.encoding.raw_names or statistics.feature_names
+    if tuple(raw_names) != FEATURE_COLUMNS:
         raise ArtifactError(
-            f"champion {champion.version} was trained on features {statistics.feature_names}, "
+            f"champion {champion.version} was trained on features {raw_names}, "
             f"not {FEATURE_COLUMNS}"
         )
-    x = statistics.normalise_features(days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64))
+    x = statistics.prepare_features(days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64))
     predicted = predict_counts(registry.file_ref(champion, MODEL_FILE), x, statistics)
     return pd.DataFrame(
         {

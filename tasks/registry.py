@@ -283,7 +283,8 @@ class Registry:
     def score(self, version: ModelVersion, features: np.ndarray, target: np.ndarray) -> Scores:
         """Score a version on raw features and counts, normalised with its own statistics."""
         statistics = self.statistics(version)
-        x = statistics.normalise_features(np.asarray(features, dtype=np.float64))
+        # prepare_features applies the version's own encoding (one-hot) before scaling.
+        x = statistics.prepare_features(np.asarray(features, dtype=np.float64))
         predicted = predict_counts(self.file_ref(version, MODEL_FILE), x, statistics)
         return regression_scores(np.asarray(target, dtype=np.float64).ravel(), predicted)
 

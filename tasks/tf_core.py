@@ -77,7 +77,9 @@ def create_variables(
 
 def forward(variables: Sequence[Any], x: Any, activation: str) -> Any:
     """The forward pass: h = act(h @ W + b) per hidden layer, then a linear output."""
-    tf = import_tensorflow()
+    # A plain import: autograph traces this function, and import_tensorflow touches os.environ.
+    import tensorflow as tf
+
     act: Callable[[Any], Any] = {
         "sigmoid": tf.sigmoid,
         "relu": tf.nn.relu,
