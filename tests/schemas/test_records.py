@@ -103,7 +103,7 @@ def test_all_failures_are_collected_together():
 
 def test_too_few_rows_for_the_split():
     _, report = _validate(make_day_frame(20), min_rows=141)
-    assert any("at least 141 rows" in f.rule and f.value == "20 rows" for f in report.failures)
+    assert any("at least 141 days" in f.rule and f.value == "20 days" for f in report.failures)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_too_few_rows_for_the_split():
         (b"\xff\xfe\x00bad", "UTF-8"),
         (",".join(DAY_COLUMNS).encode() + b"\n1,2\n", "not empty"),
         (b"instant,dteday\n1,2011-01-01\n", "column is present"),
-        (b"a,b\n1,2,3\n", "as many fields"),
+        (",".join(DAY_COLUMNS).encode() + b"\n" + b",".join([b"1"] * 18) + b"\n", "as many fields"),
     ],
 )
 def test_malformed_files_are_reported_not_raised(data, rule):
