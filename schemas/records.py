@@ -353,7 +353,11 @@ class RecordValidator:
         self.days = 0
         self.missing_hours = 0
         self.hour_gaps = 0
-        self.seconds: Counter[str] = Counter()  # parse / schema / sequence: where time goes
+        self.seconds: dict[str, float] = {
+            "parse": 0.0,
+            "schema": 0.0,
+            "sequence": 0.0,
+        }  # parse / schema / sequence: where time goes
         # Row-to-row state carried over chunk borders.
         self._last: tuple[int, int, int, int] | None = None  # (time, station, row, day)
         self._station_last: dict[int, int] = {}
@@ -471,9 +475,9 @@ class RecordValidator:
                 parts.append(f"{STATION_COLUMN}={int(station[i])}")
             return ", ".join(parts)
 
-        for i in np.flatnonzero(same):
+        for i in np.flatnonzero(same).tolist():
             report.fail(Failure(int(rows[i]) + 1, DATE_COLUMN, self._rule_unique(), describe(i)))
-        for i in np.flatnonzero(before):
+        for i in np.flatnonzero(before).tolist():
             report.fail(Failure(int(rows[i]) + 1, DATE_COLUMN, self._rule_sorted(), describe(i)))
 
         # Gaps, per station: group the chunk's rows by station (stable keeps time order).
@@ -492,7 +496,7 @@ class RecordValidator:
         step = t_sorted - previous
         gap_sorted = (previous != _NO_TIME) & (step > 1)
         gap_sorted &= comparable[order] & ~before[order]
-        for position in np.flatnonzero(gap_sorted):
+        for position in np.flatnonzero(gap_sorted).tolist():
             i = int(order[position])
             missing = int(step[position]) - 1
             if self.granularity == "hour":

@@ -360,7 +360,7 @@ class ArrayAppender:
         block = np.ascontiguousarray(block, dtype=self.dtype)
         if tuple(block.shape[1:]) != self.row_shape:
             raise ValueError(f"block of shape {block.shape} does not fit rows {self.row_shape}")
-        self._handle.write(memoryview(block).cast("B"))
+        block.tofile(self._handle)  # raw bytes in C order, any dtype (datetime64 too)
         self.rows += len(block)
 
     def finish(self) -> ArrayRef:
