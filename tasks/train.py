@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     from tasks.train_worker import TrainingRequest
 
 VALIDATION_BATCH_SIZE = 4096
+STEPS_PER_EXECUTION = 64
+JIT_COMPILE = False
+# Arrays up to this size are read into memory and sliced by tf.data (fastest); larger ones
+# stay memory-mapped and are gathered a shuffled block at a time.
+IN_MEMORY_BYTES = 256 << 20
+BLOCK_ROWS = 1 << 16
 
 
 class EpochRecord(BaseModel):
@@ -109,6 +115,51 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
     return strategy, info
 
 
+def make_dataset(
+    tf: Any, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
+) -> tf.data.Dataset:
+    """A batched tf.data pipeline over x/y, reshuffled every epoch when ``seed`` is given.
+
+    Small arrays are loaded and sliced in TensorFlow. Large (memory-mapped) arrays are never
+    loaded whole: each epoch draws a permutation of the rows and gathers it block by block
+    from the memmap, so memory stays at a few blocks whatever the number of rows.
+    """
+    if x.nbytes + y.nbytes <= IN_MEMORY_BYTES:
+        data = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y)))
+        if seed is not None:
+            data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    rows = len(x)
+    block = max(batch_size, BLOCK_ROWS // batch_size * batch_size)
+    epochs = [0]
+
+    def batches() -> Any:
+        if seed is None:
+            order = None
+        else:
+            order = np.random.default_rng([seed, epochs[0]]).permutation(rows)
+            epochs[0] += 1
+        for begin in range(0, rows, block):
+            if order is None:
+                xs, ys = np.asarray(x[begin : begin + block]), np.asarray(y[begin : begin + block])
+            else:
+                # Sorted within the block: the gather reads the file forwards.
+                index = np.sort(order[begin : begin + block])
+                xs, ys = x[index], y[index]
+                within = np.random.default_rng([seed, epochs[0], begin]).permutation(len(index))
+                xs, ys = xs[within], ys[within]
+            for start in range(0, len(xs), batch_size):
+                yield xs[start : start + batch_size], ys[start : start + batch_size]
+
+    signature = (
+        tf.TensorSpec((None, *x.shape[1:]), tf.float32),
+        tf.TensorSpec((None, *y.shape[1:]), tf.float32),
+    )
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
 def fit_model(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -133,19 +184,19 @@ def fit_model(
     log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
 
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
-    train_data = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
-        .batch(training.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    validation_data = tf.data.Dataset.from_tensor_slices((x_validation, y_validation)).batch(
-        VALIDATION_BATCH_SIZE
-    )
+    train_data = make_dataset(tf, x_train, y_train, training.batch_size, training.seed)
+    validation_data = make_dataset(tf, x_validation, y_validation, VALIDATION_BATCH_SIZE, None)
     with strategy.scope():
         model = build_model(model_config, x_train.shape[1])
         optimizer = make_optimizer(training, steps_per_epoch)
-        model.compile(optimizer=optimizer, loss="mean_squared_error")
+        # Several steps per call of the compiled train function: at batch 4 the per-step
+        # Python and dispatch overhead is most of the time (see BENCHMARKS.md).
+        model.compile(
+            optimizer=optimizer,
+            loss="mean_squared_error",
+            steps_per_execution=max(1, min(STEPS_PER_EXECUTION, steps_per_epoch)),
+            jit_compile=JIT_COMPILE,
+        )
 
     checkpoints: list[FileRef] = []
     history: list[EpochRecord] = []

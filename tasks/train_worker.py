@@ -47,11 +47,12 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
 
+    # Memory-mapped: fit_model loads small arrays and streams large ones block by block.
     run = fit_model(
-        load_array(data.x_train),
-        load_array(data.y_train),
-        load_array(data.x_validation),
-        load_array(data.y_validation),
+        load_array(data.x_train, mmap=True),
+        load_array(data.y_train, mmap=True),
+        load_array(data.x_validation, mmap=True),
+        load_array(data.y_validation, mmap=True),
         request.model,
         request.training,
         checkpoint_saver(ArtifactStore(request.store_root)),

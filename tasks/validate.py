@@ -166,7 +166,7 @@ def validate_records(
         raise DataValidationError.from_failures(label, report.failures)
     shown = 10
     for warning in report.warnings[:shown]:
-        logger.warning("suspicious value in %s: %s", label, warning.describe())
+        logger.warning("warning in %s: %s", label, warning.describe())
     if len(report.warnings) > shown:
         logger.warning(
             "... and %d more warnings in %s (see validation.json)",
