@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
-def interleave(runs: dict[str, Callable[[], float | None]], repetitions: int) -> dict[str, list[float]]:
+def interleave(
+    runs: dict[str, Callable[[], float | None]], repetitions: int
+) -> dict[str, list[float]]:
     """Run A B C A B C ... ``repetitions`` times; each callable returns seconds (or None = wall)."""
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repetitions):
@@ -33,7 +35,9 @@ def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
 
 
-def run_child(argv: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> dict[str, Any]:
+def run_child(
+    argv: list[str], env: dict[str, str] | None = None, timeout: float = 3600
+) -> dict[str, Any]:
     """Run a command; return wall seconds, peak RSS (MiB) of the child tree, exit code, output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
