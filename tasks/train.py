@@ -148,7 +148,8 @@ def make_dataset(
                 # Sorted within the block: the gather reads the file forwards.
                 index = np.sort(order[begin : begin + block])
                 xs, ys = x[index], y[index]
-                within = np.random.default_rng([seed or 0, epochs[0], begin]).permutation(len(index))
+                mix = np.random.default_rng([seed or 0, epochs[0], begin])
+                within = mix.permutation(len(index))
                 xs, ys = xs[within], ys[within]
             for start in range(0, len(xs), batch_size):
                 yield xs[start : start + batch_size], ys[start : start + batch_size]
@@ -158,6 +159,8 @@ def make_dataset(
         tf.TensorSpec((None, *y.shape[1:]), tf.float32),
     )
     data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    # A known length lets Keras count steps (and not warn that the input "ran out").
+    data = data.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
     return data.prefetch(tf.data.AUTOTUNE)
 
 
