@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--json", type=Path, default=None, help="also write results here")
     args = parser.parse_args(argv)
     if args.quick:
-        sizes = [("day", 1, 150), ("day", 10, 150), ("hour", 3, 150)]
+        sizes = [("day", 1, 150), ("day", 10, 150), ("hour", 3, 150)]  # train on the last
         test_days = 20
     else:
         sizes = [("day", k, 731) for k in (1, 10, 100, 1000)] + [("hour", 1000, 731)]

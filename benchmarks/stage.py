@@ -19,6 +19,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _peak_mib() -> float:
+    # VmHWM belongs to this process image; ru_maxrss would carry over the parent's peak
+    # across fork and exec (the benchmark's parent grows while it generates the data).
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from tasks.train_worker import TrainingRequest
 
 VALIDATION_BATCH_SIZE = 4096
-STEPS_PER_EXECUTION = 128
+STEPS_PER_EXECUTION = 256
 JIT_COMPILE = False
 # Arrays up to this size are read into memory and sliced by tf.data (fastest); larger ones
 # stay memory-mapped and are gathered a shuffled block at a time.
