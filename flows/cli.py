@@ -99,7 +99,77 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
     )
     run.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
     destinations = add_config_flags(run, RetrainConfig)
+    add_sweep_parser(commands)
     return parser, destinations
+
+
+def add_sweep_parser(commands: Any) -> None:
+    """The ``bikeflow sweep`` subcommand: the retrain flags set the base config of the sweep."""
+    sweep = commands.add_parser(
+        "sweep",
+        help="train a list/grid of configs x seeds in parallel and print the leaderboard",
+        description="Run the sweep flow. The retrain flags set the base config; --sweep-file "
+        "reads trials, grid, seeds, max_parallel, leaderboard_dir and promote_winner from "
+        "YAML/JSON. Without trials every zoo model is a trial.",
+    )
+    sweep.add_argument("--config", metavar="FILE", help="YAML or JSON file of base config fields")
+    sweep.add_argument("--sweep-file", metavar="FILE", help="YAML or JSON file of sweep fields")
+    sweep.add_argument(
+        "--architectures", metavar="A,B", help="comma-separated zoo entries to sweep"
+    )
+    sweep.add_argument("--seeds", metavar="0,1,2", help="comma-separated training seeds")
+    sweep.add_argument("--max-parallel", type=int, help="trainings at once (default 2)")
+    sweep.add_argument("--leaderboard-dir", help="where the leaderboard files go")
+    sweep.add_argument("--promote-winner", action="store_true", help="hand the winner to promotion")
+    sweep.set_defaults(sweep_destinations=add_config_flags(sweep, RetrainConfig))
+
+
+def build_sweep_config(args: argparse.Namespace) -> Any:
+    """Merge the sweep file with the sweep flags and the base config, and validate."""
+    from schemas.config import SweepConfig
+
+    data: dict[str, Any] = {}
+    if args.sweep_file:
+        loaded = yaml.safe_load(Path(args.sweep_file).read_text())
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{args.sweep_file}: expected a mapping of sweep fields")
+        data = loaded
+    base = build_config(RetrainConfig, args.sweep_destinations, args)
+    # Flags and --config override a base given in the sweep file.
+    data["base"] = {**data.get("base", {}), **base.model_dump(exclude_unset=True)}
+    if args.architectures:
+        data["trials"] = [
+            {"name": name, "model": {"architecture": name}}
+            for name in args.architectures.split(",")
+        ]
+    if args.seeds:
+        data["seeds"] = [int(seed) for seed in args.seeds.split(",")]
+    for name in ("max_parallel", "leaderboard_dir"):
+        if getattr(args, name) is not None:
+            data[name] = getattr(args, name)
+    if args.promote_winner:
+        data["promote_winner"] = True
+    return SweepConfig.model_validate(data)
+
+
+def print_leaderboard(board: Any) -> None:
+    """Print the sweep's ranked configs beside the baselines."""
+    print("bikeflow: sweep completed (ranked by mean validation RMSE; test reported only)")
+    print(f"  {'#':>2}  {'config':<34} {'val RMSE':>14} {'test RMSE':>14} {'test MAE':>14}")
+    for row in board.rows:
+        print(
+            f"  {row.rank:>2}  {row.label[:34]:<34} "
+            f"{row.val_rmse_mean:>7,.0f} ± {row.val_rmse_std:<4,.0f} "
+            f"{row.test_rmse_mean:>7,.0f} ± {row.test_rmse_std:<4,.0f} "
+            f"{row.test_mae_mean:>7,.0f} ± {row.test_mae_std:<4,.0f}"
+        )
+    for name, scores in board.baselines.items():
+        print(
+            f"      {'baseline: ' + name:<34} {'':>14} {scores['rmse']:>7,.0f}        "
+            f"{scores['mae']:>7,.0f}"
+        )
+    print(f"  winner:  {board.winner}")
+    print(f"  outputs: {board.output_dir}")
 
 
 def _print_summary(summary: Any) -> None:
@@ -117,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bikeflow`` command; returns the process exit code."""
     parser, destinations = make_parser()
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return run_sweep(args)
     try:
         config = build_config(RetrainConfig, destinations, args)
     except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
@@ -141,6 +213,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     known = isinstance(failure, BikeflowError)
     message = str(failure) if known else f"{type(failure).__name__}: {failure}"
     print(f"bikeflow: retraining failed ({state.name}): {message}", file=sys.stderr)
+    return 1
+
+
+def run_sweep(args: argparse.Namespace) -> int:
+    """Run the sweep flow from parsed arguments; returns the process exit code."""
+    from flows.sweep import expand_trials
+
+    try:
+        config = build_sweep_config(args)
+        expand_trials(config)  # a bad trial is a bad flag: refuse it before anything runs
+    except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
+        print(f"bikeflow: invalid sweep configuration: {error}", file=sys.stderr)
+        return 2
+    from flows.sweep import sweep
+    from tasks.errors import BikeflowError
+
+    state = sweep(config, return_state=True)
+    if state.is_completed():
+        print_leaderboard(state.result())
+        return 0
+    failure = state.result(raise_on_failure=False)
+    known = isinstance(failure, BikeflowError | ValueError)
+    message = str(failure) if known else f"{type(failure).__name__}: {failure}"
+    print(f"bikeflow: sweep failed ({state.name}): {message}", file=sys.stderr)
     return 1
 
 

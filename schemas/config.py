@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 UCI_BIKE_SHARING_URL = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
 
 Initializer = Literal["glorot_uniform", "random_normal", "random_uniform", "zeros", "ones"]
+Architecture = Literal["seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "tf-core"]
+
+# What each zoo entry changes from the generic defaults (the seed's variants). A field keeps
+# the value the user gave unless it is still at its generic default.
+ZOO_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
+    "seed-mlp": {},
+    # Keras' default Adam (the seed: optimizer='Adam'): rate 0.001, no decay.
+    "adam": {"training": {"optimizer": "adam", "learning_rate": 0.001, "decay_rate": 1.0}},
+    "dropout": {"model": {"dropout": 0.2}, "training": {"epochs": 50}},
+    "leaky-relu": {"model": {"hidden_units": 6, "activation": "leaky_relu"}},
+    "two-input": {},
+    "tf-core": {},
+}
 
 
 class _Frozen(BaseModel):
@@ -37,14 +50,18 @@ class SplitConfig(_Frozen):
 class ModelConfig(_Frozen):
     """The network: the seed's MLP of two sigmoid layers by default."""
 
-    architecture: Literal["seed-mlp"] = Field(
+    architecture: Architecture = Field(
         "seed-mlp",
-        description="Model family: seed-mlp is the seed's Keras Sequential MLP.",
+        description="Model zoo entry: seed-mlp (the seed's Keras MLP, SGD + momentum), adam "
+        "(same net, Adam), dropout (Dropout 0.2, 50 epochs), leaky-relu (11-6-6-1, "
+        "LeakyReLU 0.1), two-input (functional API: calendar and weather branches), tf-core "
+        "(tf.Variables + GradientTape, no Keras fit). An entry's settings apply to fields "
+        "left at their generic defaults.",
     )
     hidden_layers: int = Field(2, ge=1, le=8, description="Number of hidden Dense layers.")
     hidden_units: int = Field(16, ge=1, le=1024, description="Units in each hidden layer.")
     activation: Literal["sigmoid", "relu", "tanh", "leaky_relu"] = Field(
-        "sigmoid", description="Activation of the hidden layers."
+        "sigmoid", description="Activation of the hidden layers (leaky_relu: slope 0.1)."
     )
     initializer: Initializer = Field(
         "glorot_uniform",
@@ -53,6 +70,21 @@ class ModelConfig(_Frozen):
     )
     dropout: float = Field(
         0.0, ge=0.0, le=0.9, description="Dropout rate after each hidden layer (0 = none)."
+    )
+
+
+class FeatureConfig(_Frozen):
+    """How the raw columns become model inputs and targets (fitted on training rows only)."""
+
+    encoding: Literal["ordinal", "one-hot"] = Field(
+        "ordinal",
+        description="ordinal keeps every column an integer (the seed); one-hot turns season, "
+        "weathersit, weekday and month into indicator columns.",
+    )
+    target_transform: Literal["none", "log"] = Field(
+        "none",
+        description="Transform of the count before normalisation: log trains on log(1 + cnt); "
+        "predictions are turned back into counts before any metric.",
     )
 
 
@@ -115,6 +147,114 @@ class RetrainConfig(_Frozen):
         description="Folder that receives the run's model, statistics, metrics, predictions "
         "and plot; replaced as a whole when the run succeeds.",
     )
+    registry_root: str = Field(
+        "models",
+        min_length=1,
+        max_length=4096,
+        description="Root of the model registry: every trained model is kept there as a "
+        "version, and the champion pointer names the one batch prediction uses; a new model "
+        "becomes champion only if it beats the champion on the newest test window.",
+    )
     split: SplitConfig = Field(SplitConfig(), description="Chronological split.")
+    features: FeatureConfig = Field(FeatureConfig(), description="Encodings and target.")
     model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
     training: TrainingConfig = Field(TrainingConfig(), description="Optimiser and loop.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_zoo_defaults(cls, data: object) -> object:
+        """Fill the chosen zoo entry's settings into model/training fields left at defaults."""
+        return apply_zoo_defaults(data)
+
+
+class PredictConfig(_Frozen):
+    """What one batch prediction needs: the days to predict, the registry, where to write."""
+
+    input_csv: str = Field(
+        "data/predict/days.csv",
+        min_length=1,
+        max_length=4096,
+        description="CSV of the days to predict: dteday and the 11 feature columns of day.csv "
+        "(instant allowed; no count columns).",
+    )
+    registry_root: str = Field(
+        "models",
+        min_length=1,
+        max_length=4096,
+        description="Root of the model registry; its champion makes the predictions.",
+    )
+    output_csv: str = Field(
+        "runs/predictions/predicted.csv",
+        min_length=1,
+        max_length=4096,
+        description="CSV that receives dteday and predicted_cnt per day; written whole or "
+        "not at all.",
+    )
+
+
+def _section(value: object) -> dict[str, object]:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def apply_zoo_defaults(data: object) -> object:
+    """Return raw config data with the zoo entry's settings where fields are at defaults."""
+    if not isinstance(data, dict):
+        return data
+    model = _section(data.get("model"))
+    entry = ZOO_DEFAULTS.get(str(model.get("architecture", "seed-mlp")), {})
+    if not entry:
+        return data
+    result = dict(data)
+    # The UI form sends every field, so "left at its default" means equal to the default,
+    # not merely absent.
+    for section, defaults in (("model", ModelConfig), ("training", TrainingConfig)):
+        values = _section(result.get(section)) if section == "training" else dict(model)
+        for name, value in entry.get(section, {}).items():
+            if values.get(name, defaults.model_fields[name].default) == (
+                defaults.model_fields[name].default
+            ):
+                values[name] = value
+        result[section] = values
+    return result
+
+
+class SweepConfig(_Frozen):
+    """A sweep: trials (and/or a grid) of config overrides on a base config, several seeds each."""
+
+    base: RetrainConfig = Field(
+        RetrainConfig(), description="The config every trial starts from (source, store, ...)."
+    )
+    trials: tuple[dict[str, Any], ...] = Field(
+        (),
+        max_length=1000,
+        description="Trials as nested overrides of the base config, e.g. {model: {architecture: "
+        "adam}}; an optional 'name' labels the trial. Empty: every zoo model.",
+    )
+    grid: dict[str, tuple[Any, ...]] = Field(
+        {},
+        description="Dotted field -> values (e.g. features.encoding: [ordinal, one-hot]); every "
+        "combination is crossed with every trial.",
+    )
+    seeds: tuple[int, ...] = Field(
+        (0, 1, 2), min_length=1, max_length=100, description="Training seeds of every trial."
+    )
+    max_parallel: int = Field(
+        2, ge=1, le=256, description="Trainings running at once (one child process each)."
+    )
+    leaderboard_dir: str = Field(
+        "runs/sweep",
+        min_length=1,
+        max_length=4096,
+        description="Folder that receives leaderboard.csv, trials.csv and validation_curves.png.",
+    )
+    promote_winner: bool = Field(
+        False, description="Hand the winning trial to the registry's promotion step."
+    )
+    gpus_per_trial: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="GPUs each training asks a Ray/Dask task runner for (0 = no request).",
+    )

@@ -601,3 +601,132 @@ def validate_day_csv(
     if not report.ok or not parts:
         return None, report
     return pd.concat(parts), report
+
+
+def read_table(data: bytes, report: ValidationReport) -> pd.DataFrame | None:
+    """Parse CSV bytes as text columns; file-level problems go into the report."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        report.failures.append(
+            Failure(
+                None,
+                None,
+                "file is UTF-8 text",
+                f"byte {data[error.start]:#04x} at offset {error.start}",
+            )
+        )
+        return None
+    if not text.strip():
+        report.failures.append(Failure(None, None, "file has a header row", "empty file"))
+        return None
+    try:
+        with warnings.catch_warnings():
+            # A first data row longer than the header is only a warning to pandas.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(
+                io.StringIO(text), dtype=str, keep_default_na=False, index_col=False
+            )
+    except (pd.errors.ParserError, pd.errors.ParserWarning) as error:
+        message = str(error).strip()
+        line = re.search(r"line (\d+)", message)
+        row = int(line.group(1)) - 1 if line else None
+        report.failures.append(
+            Failure(row, None, "every row has as many fields as the header", message)
+        )
+        return None
+    except (pd.errors.EmptyDataError, ValueError) as error:
+        report.failures.append(Failure(None, None, "file is a CSV table", str(error).strip()))
+        return None
+    return frame
+
+
+# --- Prediction inputs: the days a batch prediction is asked for ---------------------------
+
+PREDICTION_COLUMNS: tuple[str, ...] = (DATE_COLUMN, *FEATURE_COLUMNS)
+PREDICTION_UNIQUE_RULE = "dteday appears once in the file (unique dates)"
+NO_COUNTS_RULE = "prediction input has no count columns (casual, registered, cnt)"
+
+
+class PredictionDays(pa.DataFrameModel):
+    """One row per day to predict: the date and the 11 features of day.csv, no counts.
+
+    Days need not be contiguous or sorted (any batch of days can be asked for), but each date
+    once; the calendar columns must agree with the date as in ``DayRecords``.
+    """
+
+    dteday: Series[pa.DateTime]
+    season: Series[int] = pa.Field(isin=[1, 2, 3, 4])
+    yr: Series[int] = pa.Field(ge=0)
+    mnth: Series[int] = pa.Field(ge=1, le=12)
+    holiday: Series[int] = pa.Field(isin=[0, 1])
+    weekday: Series[int] = pa.Field(ge=0, le=6)
+    workingday: Series[int] = pa.Field(isin=[0, 1])
+    weathersit: Series[int] = pa.Field(isin=[1, 2, 3, 4])
+    temp: Series[float] = pa.Field(ge=0.0, le=1.0)
+    atemp: Series[float] = pa.Field(ge=0.0, le=1.0)
+    hum: Series[float] = pa.Field(ge=0.0, le=1.0)
+    windspeed: Series[float] = pa.Field(ge=0.0, le=1.0)
+
+    class Config:
+        name = "prediction days"
+        strict = True
+        coerce = False
+
+    @pa.dataframe_check(name="yr = year of dteday - 2011")
+    def yr_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["yr"] == frame["dteday"].dt.year - FIRST_YEAR
+
+    @pa.dataframe_check(name="mnth = month of dteday")
+    def month_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["mnth"] == frame["dteday"].dt.month
+
+    @pa.dataframe_check(name="weekday = day of week of dteday (0 = Sunday)")
+    def weekday_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["weekday"] == (frame["dteday"].dt.day_of_week + 1) % 7
+
+    @pa.dataframe_check(name="workingday = 1 exactly on Monday-Friday non-holidays")
+    def workingday_consistent(cls, frame: pd.DataFrame) -> pd.Series:
+        expected = frame["weekday"].between(1, 5) & (frame["holiday"] == 0)
+        return frame["workingday"] == expected.astype(int)
+
+    @pa.dataframe_check(name=PREDICTION_UNIQUE_RULE)
+    def dates_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
+        return ~frame["dteday"].duplicated(keep="first")
+
+
+RULE_COLUMNS[PREDICTION_UNIQUE_RULE] = ("dteday",)
+
+
+def validate_prediction_csv(data: bytes, file: str) -> tuple[pd.DataFrame | None, ValidationReport]:
+    """Validate the bytes of a prediction input CSV; return the typed frame and the report.
+
+    The typed frame has ``dteday`` and the 11 feature columns (an ``instant`` column, as in a
+    trimmed day.csv, is accepted and dropped).
+    """
+    report = ValidationReport(file=file)
+    frame = read_table(data, report)
+    if frame is None:
+        return None, report
+    report.rows = len(frame)
+    present = [str(name) for name in frame.columns]
+    counts = [name for name in COUNT_COLUMNS if name in present]
+    for name in counts:
+        report.failures.append(Failure(None, name, NO_COUNTS_RULE, repr(name)))
+    frame = frame.drop(columns=counts)
+    expected = (("instant",) if "instant" in present else ()) + PREDICTION_COLUMNS
+    if not check_columns(frame, expected, report) or counts:
+        return None, report
+    if report.rows == 0:
+        report.failures.append(Failure(None, None, "at least 1 day to predict", "0 rows"))
+        return None, report
+    int_columns = [name for name in expected if name in INT_COLUMNS]
+    typed = parse_columns(frame, int_columns, FLOAT_COLUMNS, DATE_COLUMN, report)
+    if "instant" in typed.columns:
+        typed = typed.drop(columns=["instant"])
+    if len(typed):
+        check_model(typed, PredictionDays, report)
+    report.failures.sort(key=lambda item: (item.row is not None, item.row or 0))
+    if not report.ok:
+        return None, report
+    return typed[list(PREDICTION_COLUMNS)], report

@@ -99,8 +99,10 @@ def predict_counts(model_file: FileRef, x: np.ndarray, statistics: Statistics) -
     """Load a ``.keras`` checkpoint in safe mode and predict bike counts for normalised rows."""
     import keras
 
+    from tasks.models import model_inputs
+
     model = keras.saving.load_model(verify(model_file), safe_mode=True)
-    output = model.predict(x, batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    output = model.predict(model_inputs(model, x), batch_size=PREDICT_BATCH_SIZE, verbose=0)
     return statistics.denormalise_target(output).ravel()
 
 
@@ -116,20 +118,23 @@ def evaluate_model(
     """Score the chosen model on the test window, once, and write predictions and the plot."""
     store = ArtifactStore(store_root)
     stats = data.statistics
-    x_train, y_train = load_array(data.x_train), load_array(data.y_train)
-    x_validation, y_validation = load_array(data.x_validation), load_array(data.y_validation)
-    x_test, y_test = load_array(data.x_test), load_array(data.y_test)
-    actual = stats.denormalise_target(y_test).ravel()
-    actual_validation = stats.denormalise_target(y_validation).ravel()
+    x_train = load_array(data.x_train)
+    x_validation, x_test = load_array(data.x_validation), load_array(data.x_test)
+    # Metrics and baselines use the raw counts of the table, so a target transform (log) is
+    # undone before anything is scored and the baselines stay the same for every transform.
+    counts = load_array(table.target, mmap=True)
+    train_counts = np.asarray(counts[plan.train.start : plan.train.stop], dtype=np.float64)
+    actual = np.asarray(counts[plan.test.start : plan.test.stop], dtype=np.float64).ravel()
+    actual_validation = np.asarray(
+        counts[plan.validation.start : plan.validation.stop], dtype=np.float64
+    ).ravel()
 
     predicted = predict_counts(best.model, x_test, stats)
     predicted_validation = predict_counts(best.model, x_validation, stats)
-    weights = fit_linear(x_train, y_train)
+    weights = fit_linear(x_train, train_counts)
     baselines = {
-        "training_mean": regression_scores(actual, np.full_like(actual, stats.target_mean)),
-        "linear_regression": regression_scores(
-            actual, stats.denormalise_target(predict_linear(weights, x_test)).ravel()
-        ),
+        "training_mean": regression_scores(actual, np.full_like(actual, train_counts.mean())),
+        "linear_regression": regression_scores(actual, predict_linear(weights, x_test).ravel()),
     }
     dates = load_array(table.dates, mmap=True)[plan.test.start : plan.test.stop]
     predictions = pd.DataFrame(

@@ -8,7 +8,15 @@ import numpy as np
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
+from schemas.config import FeatureConfig
 from tasks.caching import ArtifactCache
+from tasks.encode import (
+    FeatureEncoding,
+    TargetTransform,
+    fit_encoding,
+    invert_target,
+    transform_target,
+)
 from tasks.split import SplitPlan, Window
 from tasks.store import ArrayRef, ArtifactStore, FileRef, load_array
 from tasks.validate import TableData
@@ -27,6 +35,9 @@ class Statistics(BaseModel):
     target_mean: float
     target_std: float
     train_rows: int
+    # How raw columns were encoded and the count transformed; defaults = the seed's plain path.
+    encoding: FeatureEncoding = FeatureEncoding()
+    target_transform: TargetTransform = "none"
 
     def normalise_features(self, features: np.ndarray) -> np.ndarray:
         """Scale raw features the way the training rows were scaled."""
@@ -34,13 +45,19 @@ class Statistics(BaseModel):
         std = np.asarray(self.feature_std, dtype=np.float64)
         return ((features - mean) / std).astype(np.float32)
 
+    def prepare_features(self, raw: np.ndarray) -> np.ndarray:
+        """Encode and scale raw feature rows (in the table's column order) for the model."""
+        return self.normalise_features(self.encoding.encode(raw))
+
     def normalise_target(self, target: np.ndarray) -> np.ndarray:
         """Scale raw counts the way the training counts were scaled."""
-        return ((target - self.target_mean) / self.target_std).astype(np.float32)
+        values = transform_target(target, self.target_transform)
+        return ((values - self.target_mean) / self.target_std).astype(np.float32)
 
     def denormalise_target(self, target: np.ndarray) -> np.ndarray:
-        """Turn model outputs back into bike counts."""
-        return np.asarray(target, dtype=np.float64) * self.target_std + self.target_mean
+        """Turn model outputs back into bike counts (undoing the target transform too)."""
+        values = np.asarray(target, dtype=np.float64) * self.target_std + self.target_mean
+        return invert_target(values, self.target_transform)
 
 
 class NormalisedData(BaseModel):
@@ -79,17 +96,31 @@ def _moments(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.n
 
 
 def fit_statistics(
-    features: np.ndarray, target: np.ndarray, train: Window, feature_names: tuple[str, ...]
+    features: np.ndarray,
+    target: np.ndarray,
+    train: Window,
+    feature_names: tuple[str, ...],
+    encoding: FeatureEncoding | None = None,
+    target_transform: TargetTransform = "none",
 ) -> Statistics:
-    """Compute the statistics from the training window only (never validation or test)."""
+    """Compute the statistics from the training window only (never validation or test).
+
+    ``features`` are already encoded with ``encoding`` (if given); ``target`` is raw counts.
+    """
     feature_mean, feature_std = _moments(features, train.start, train.stop)
+    if target_transform != "none":
+        target = transform_target(target[train.start : train.stop], target_transform)
+        train = train.model_copy(update={"start": 0, "stop": train.stop - train.start})
     target_mean, target_std = _moments(target, train.start, train.stop)
     # A column constant over the training rows carries no information; dividing by 1 keeps
     # it finite (it becomes 0 for training rows) instead of dividing by zero.
     feature_std = np.where(feature_std > 0, feature_std, 1.0)
     target_scale = float(target_std[0]) if target_std[0] > 0 else 1.0
+    encoding = encoding or FeatureEncoding(raw_names=feature_names)
     return Statistics(
-        feature_names=feature_names,
+        encoding=encoding,
+        target_transform=target_transform,
+        feature_names=encoding.encoded_names() if encoding.categories else feature_names,
         feature_mean=tuple(float(v) for v in feature_mean),
         feature_std=tuple(float(v) for v in feature_std),
         target_mean=float(target_mean[0]),
@@ -114,18 +145,45 @@ def _write_normalised(
     return store.write_array((rows, source.shape[1]), "float32", fill)
 
 
+def _write_encoded(store: ArtifactStore, raw: np.ndarray, encoding: FeatureEncoding) -> ArrayRef:
+    """Store the encoded feature matrix of every row, written in chunks."""
+    width = len(encoding.encoded_names())
+
+    def fill(out: np.ndarray) -> None:
+        for begin in range(0, len(raw), CHUNK_ROWS):
+            end = min(begin + CHUNK_ROWS, len(raw))
+            out[begin:end] = encoding.encode(np.asarray(raw[begin:end]))
+
+    return store.write_array((len(raw), width), "float32", fill)
+
+
 @task(
     name="normalise_features",
     cache_policy=ArtifactCache(),
     persist_result=True,
     result_serializer="json",
 )
-def normalise_features(table: TableData, plan: SplitPlan, store_root: str) -> NormalisedData:
-    """Fit mean/std on the training rows and write float32 x_*/y_*.npy for every split."""
+def normalise_features(
+    table: TableData,
+    plan: SplitPlan,
+    store_root: str,
+    features_config: FeatureConfig = FeatureConfig(),  # noqa: B008 (frozen, never mutated)
+) -> NormalisedData:
+    """Encode, fit mean/std on the training rows and write float32 x_*/y_*.npy for every split."""
     store = ArtifactStore(store_root)
     features = load_array(table.features, mmap=True)
     target = load_array(table.target, mmap=True)
-    stats = fit_statistics(features, target, plan.train, table.feature_names)
+    encoding = fit_encoding(features_config.encoding, table.feature_names)
+    if encoding.categories:
+        features = load_array(_write_encoded(store, features, encoding), mmap=True)
+    stats = fit_statistics(
+        features,
+        target,
+        plan.train,
+        table.feature_names,
+        encoding,
+        features_config.target_transform,
+    )
     arrays: dict[str, ArrayRef] = {}
     for name, window in (
         ("train", plan.train),

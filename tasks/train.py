@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.caching import ArtifactCache
 from tasks.errors import TrainingError
-from tasks.models import build_model, make_optimizer
+from tasks.models import build_model, make_optimizer, split_columns
 from tasks.normalise import NormalisedData
 from tasks.store import ArtifactStore, FileRef
 
@@ -76,6 +76,8 @@ class TrainingRun(BaseModel):
     checkpoints: tuple[FileRef, ...]
     device: DeviceInfo
     seconds: float
+    # tf-core only: per epoch, a JSON manifest of its tf.train.Checkpoint files.
+    tf_checkpoints: tuple[FileRef, ...] = ()
 
 
 def import_tensorflow() -> tf:
@@ -117,7 +119,12 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
 
 
 def make_dataset(
-    tf: Any, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None
+    tf: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    seed: int | None,
+    blocks: Sequence[tuple[int, int]] = (),
 ) -> tf.data.Dataset:
     """A batched tf.data pipeline over x/y, reshuffled every epoch when ``seed`` is given.
 
@@ -125,8 +132,13 @@ def make_dataset(
     loaded whole: each epoch draws a permutation of the rows and gathers it block by block
     from the memmap, so memory stays at a few blocks whatever the number of rows.
     """
+
+    def split(x: Any) -> Any:
+        # Several model inputs (``blocks`` of consecutive columns): one tensor per input.
+        return x if len(blocks) <= 1 else tuple(x[:, start:stop] for start, stop in blocks)
+
     if x.nbytes + y.nbytes <= IN_MEMORY_BYTES:
-        data = tf.data.Dataset.from_tensor_slices((np.asarray(x), np.asarray(y)))
+        data = tf.data.Dataset.from_tensor_slices((split(np.asarray(x)), np.asarray(y)))
         if seed is not None:
             data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
         return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -161,6 +173,8 @@ def make_dataset(
     data = tf.data.Dataset.from_generator(batches, output_signature=signature)
     # A known length lets Keras count steps (and not warn that the input "ran out").
     data = data.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+    if len(blocks) > 1:
+        data = data.map(lambda xs, ys: (split(xs), ys))
     return data.prefetch(tf.data.AUTOTUNE)
 
 
@@ -188,8 +202,12 @@ def fit_model(
     log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
 
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
-    train_data = make_dataset(tf, x_train, y_train, training.batch_size, training.seed)
-    validation_data = make_dataset(tf, x_validation, y_validation, VALIDATION_BATCH_SIZE, None)
+    # A multi-input zoo model (two-input) takes consecutive column blocks, one per input.
+    blocks = split_columns(model_config.architecture, x_train.shape[1])
+    train_data = make_dataset(tf, x_train, y_train, training.batch_size, training.seed, blocks)
+    validation_data = make_dataset(
+        tf, x_validation, y_validation, VALIDATION_BATCH_SIZE, None, blocks
+    )
     with strategy.scope():
         model = build_model(model_config, x_train.shape[1])
         optimizer = make_optimizer(training, steps_per_epoch)
@@ -321,7 +339,7 @@ def run_training_process(
 
 @task(
     name="train_model",
-    cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker")),
+    cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker", "tasks.tf_core")),
     persist_result=True,
     result_serializer="json",
 )

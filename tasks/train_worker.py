@@ -40,22 +40,23 @@ def _emit(stream: IO[str], event: str, **fields: Any) -> None:
 def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     from tasks.store import ArtifactStore, load_array
-    from tasks.train import checkpoint_saver, fit_model
+    from tasks.tf_core import train_arrays
 
     data = request.data
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
 
+    # tf-core trains by hand; every other zoo entry goes through Keras fit.
     # Memory-mapped: fit_model loads small arrays and streams large ones block by block.
-    run = fit_model(
+    run = train_arrays(
         load_array(data.x_train, mmap=True),
         load_array(data.y_train, mmap=True),
         load_array(data.x_validation, mmap=True),
         load_array(data.y_validation, mmap=True),
         request.model,
         request.training,
-        checkpoint_saver(ArtifactStore(request.store_root)),
+        ArtifactStore(request.store_root),
         log=lambda message: _emit(protocol, "log", message=message),
         on_epoch=on_epoch,
     )

@@ -36,6 +36,7 @@ def small_config(tmp_path: Path, day_csv: Path) -> RetrainConfig:
         source=str(day_csv),
         store_root=str(tmp_path / "store"),
         output_dir=str(tmp_path / "out"),
+        registry_root=str(tmp_path / "models"),
         split=SplitConfig(test_days=30),
         training=TrainingConfig(epochs=3, batch_size=16, learning_rate=0.05),
     )

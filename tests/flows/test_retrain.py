@@ -124,6 +124,8 @@ def test_cli_exit_codes_and_messages(
         small_config.store_root,
         "--output-dir",
         small_config.output_dir,
+        "--registry-root",
+        small_config.registry_root,
         "--test-days",
         "30",
         "--batch-size",

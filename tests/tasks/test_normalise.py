@@ -61,26 +61,28 @@ def test_target_round_trips_to_counts():
     )
 
 
+def _table(store: ArtifactStore, features: np.ndarray, target: np.ndarray) -> TableData:
+    return TableData(
+        source="t",
+        source_sha256="0" * 64,
+        rows=len(features),
+        first_date="a",
+        last_date="b",
+        feature_names=tuple(f"f{i}" for i in range(11)),
+        dates=store.put_array(np.datetime64("2011-01-01") + np.arange(len(features))),
+        features=store.put_array(features),
+        target=store.put_array(target),
+        report=store.put_json({}),
+    )
+
+
 def test_task_writes_rank_two_float32_splits(tmp_path: Path):
     from tasks.split import SplitPlan
 
     store = ArtifactStore(tmp_path)
     rng = np.random.default_rng(2)
     features = rng.normal(0, 1, (50, 11)).astype(np.float32)
-    target = rng.normal(0, 1, (50, 1)).astype(np.float32)
-    dates = np.datetime64("2011-01-01") + np.arange(50)
-    table = TableData(
-        source="t",
-        source_sha256="0" * 64,
-        rows=50,
-        first_date="a",
-        last_date="b",
-        feature_names=tuple(f"f{i}" for i in range(11)),
-        dates=store.put_array(dates),
-        features=store.put_array(features),
-        target=store.put_array(target),
-        report=store.put_json({}),
-    )
+    table = _table(store, features, rng.normal(0, 1, (50, 1)).astype(np.float32))
     plan = SplitPlan(train=_window(0, 30), validation=_window(30, 40), test=_window(40, 50))
     data = normalise.normalise_features.fn(table, plan, str(tmp_path))
     for name, rows in (("train", 30), ("validation", 10), ("test", 10)):
@@ -95,19 +97,8 @@ def test_task_refuses_an_altered_input(tmp_path: Path):
     from tasks.split import SplitPlan
 
     store = ArtifactStore(tmp_path)
-    ref = store.put_array(np.zeros((50, 11), dtype=np.float32))
-    table = TableData(
-        source="t",
-        source_sha256="0" * 64,
-        rows=50,
-        first_date="a",
-        last_date="b",
-        feature_names=tuple(f"f{i}" for i in range(11)),
-        dates=store.put_array(np.datetime64("2011-01-01") + np.arange(50)),
-        features=ref,
-        target=store.put_array(np.zeros((50, 1), dtype=np.float32)),
-        report=store.put_json({}),
-    )
+    table = _table(store, np.zeros((50, 11), np.float32), np.zeros((50, 1), np.float32))
+    ref = table.features
     Path(ref.path).write_bytes(b"truncated")
     plan = SplitPlan(train=_window(0, 30), validation=_window(30, 40), test=_window(40, 50))
     with pytest.raises(ArtifactError, match="altered"):

@@ -1,0 +1,21 @@
+"""The batch prediction flow: champion -> validated days -> predicted counts CSV."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from schemas.config import PredictConfig
+from tasks.predict import (
+    PredictionSummary,
+    find_champion,
+    predict_days,
+    validate_prediction_input,
+)
+
+
+@flow(name="predict-batch", result_serializer="json")
+def predict_batch(config: PredictConfig = PredictConfig()) -> PredictionSummary:  # noqa: B008
+    """Predict daily rentals for a CSV of days with the model registry's champion."""
+    champion = find_champion(config.registry_root)
+    days = validate_prediction_input(config.input_csv)
+    return predict_days(champion, days, config.registry_root, config.output_csv)

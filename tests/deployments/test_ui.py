@@ -1,0 +1,94 @@
+"""The Prefect UI in Debian's chromium: the nightly schedule is shown; Quick run retrains."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+if TYPE_CHECKING:
+    from tests.deployments.conftest import PrefectStack
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+@pytest.fixture
+def page(stack: PrefectStack):
+    """A chromium page that may only talk to loopback (the UI calls an analytics host)."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it with apt-get)")
+    blocked: list[str] = []
+
+    def only_loopback(route) -> None:
+        if urlparse(route.request.url).hostname in LOOPBACK:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS, headless=True
+        )
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.route("**/*", only_loopback)
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+
+
+def test_quick_run_from_the_ui_reaches_completed(stack: PrefectStack, page):
+    # Quick run uses the deployment's own parameters: point them at generated data first
+    # (the defaults download the UCI zip, and CI has no internet).
+    adhoc = stack.deployment("retrain/retrain-adhoc")
+    patch = stack.request(
+        "PATCH", f"/deployments/{adhoc['id']}", json={"parameters": stack.run_parameters("ui")}
+    )
+    assert patch.status_code == 204, patch.text
+
+    page.goto(stack.url + "/")
+    page.get_by_role("link", name="Deployments").first.click()
+    # The nightly deployment is listed with its active 02:30 schedule.
+    nightly_row = page.get_by_role("row").filter(has_text="retrain-nightly")
+    nightly_row.get_by_text("02:30").first.wait_for()
+
+    page.get_by_role("link", name="retrain-adhoc").first.click()
+    page.get_by_role("button", name="Run").first.click()
+    page.get_by_role("menuitem", name="Quick run").click()
+    page.get_by_role("button", name="View run").click()
+    page.wait_for_url(re.compile(r".*/flow-run/[0-9a-f-]{36}"))
+    flow_run_id = re.search(r"flow-run/([0-9a-f-]{36})", page.url).group(1)
+
+    run = stack.wait_final(flow_run_id)
+    assert run["state_type"] == "COMPLETED", stack.worker_log()
+    assert run["deployment_id"] == adhoc["id"]
+    assert run["parameters"]["config"]["output_dir"].endswith("ui")
+
+    # And the UI says so (reloaded until it shows, for a minute at most).
+    deadline = time.monotonic() + 60
+    while not page.get_by_text("Completed").first.is_visible():
+        assert time.monotonic() < deadline, "the flow run page never showed Completed"
+        page.reload()
+        page.wait_for_timeout(2000)

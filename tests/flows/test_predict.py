@@ -1,0 +1,64 @@
+import pytest
+
+from flows.predict import predict_batch
+from flows.retrain import retrain
+from schemas.config import PredictConfig, RetrainConfig
+from schemas.records import COUNT_COLUMNS, PREDICTION_COLUMNS
+from schemas.synthetic import make_day_frame, to_csv_bytes
+from tasks.errors import DataValidationError, NoChampionError
+from tasks.registry import Registry
+
+pytestmark = pytest.mark.slow
+
+
+def test_no_champion_fails_the_run_with_a_clear_error(tmp_path):
+    days = tmp_path / "days.csv"
+    days.write_bytes(to_csv_bytes(make_day_frame(10)[list(PREDICTION_COLUMNS)]))
+    config = PredictConfig(
+        input_csv=str(days),
+        registry_root=str(tmp_path / "empty"),
+        output_csv=str(tmp_path / "out.csv"),
+    )
+    state = predict_batch(config, return_state=True)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, NoChampionError)
+    assert "no champion yet" in str(error)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_predicts_new_days_with_the_champion_after_retraining(
+    tmp_path, small_config: RetrainConfig
+):
+    assert retrain(small_config, return_state=True).is_completed()
+    champion = Registry(small_config.registry_root).require_champion()
+
+    # 40 days after the training data, with instant kept and counts removed.
+    later = make_day_frame(240, seed=9).iloc[200:].drop(columns=list(COUNT_COLUMNS))
+    days = tmp_path / "days.csv"
+    days.write_bytes(to_csv_bytes(later))
+    output = tmp_path / "predictions" / "out.csv"
+    config = PredictConfig(
+        input_csv=str(days), registry_root=small_config.registry_root, output_csv=str(output)
+    )
+    state = predict_batch(config, return_state=True)
+    assert state.is_completed()
+    summary = state.result()
+    assert summary.champion == champion.version and summary.rows == 40
+    lines = output.read_text().splitlines()
+    assert lines[0] == "dteday,predicted_cnt"
+    assert [line.split(",")[0] for line in lines[1:]] == list(later["dteday"])
+    predicted = [int(line.split(",")[1]) for line in lines[1:]]
+    assert all(count >= 0 for count in predicted) and len(set(predicted)) > 1
+
+    # Bad input: the run fails naming row and column, and the earlier output is untouched.
+    before = output.read_bytes()
+    broken = later.copy()
+    broken.iloc[3, broken.columns.get_loc("hum")] = 2.0
+    days.write_bytes(to_csv_bytes(broken))
+    failed = predict_batch(config, return_state=True)
+    assert failed.is_failed()
+    error = failed.result(raise_on_failure=False)
+    assert isinstance(error, DataValidationError)
+    assert "row 4" in str(error) and "column hum" in str(error)
+    assert output.read_bytes() == before

@@ -1,0 +1,222 @@
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
+from schemas.synthetic import make_day_frame
+from tasks.errors import ArtifactError, NoChampionError
+from tasks.evaluate import fit_linear
+from tasks.normalise import fit_statistics
+from tasks.registry import MODEL_FILE, Registry
+from tasks.split import Window
+from tasks.store import ArtifactStore, FileRef
+
+TRAIN = Window(start=0, stop=150, days=150, first_date="2011-01-01", last_date="2011-05-30")
+TEST = Window(start=170, stop=200, days=30, first_date="2011-06-19", last_date="2011-07-18")
+
+
+@pytest.fixture
+def days():
+    frame = make_day_frame(200, seed=5)
+    features = frame[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
+    target = frame[[TARGET_COLUMN]].to_numpy(dtype=np.float64)
+    return features, target
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArtifactStore:
+    return ArtifactStore(tmp_path / "store")
+
+
+def linear_model(weights: np.ndarray, bias: float) -> keras.Model:
+    model = keras.Sequential([keras.Input(shape=(len(FEATURE_COLUMNS),)), layers.Dense(1)])
+    model.layers[-1].set_weights([weights.reshape(-1, 1).astype("float32"), np.array([bias])])
+    return model
+
+
+def save(store: ArtifactStore, model: keras.Model) -> FileRef:
+    temp = store.temp_path(".keras")
+    model.save(temp)
+    return store.adopt(temp, ".keras")
+
+
+def candidates(store: ArtifactStore, days):
+    """A good model (least squares on the training rows) and a bad one (a constant far off)."""
+    features, target = days
+    stats = fit_statistics(features, target, TRAIN, FEATURE_COLUMNS)
+    x = stats.normalise_features(features[TRAIN.start : TRAIN.stop])
+    y = stats.normalise_target(target[TRAIN.start : TRAIN.stop])
+    fitted = fit_linear(x, y).ravel()
+    good = save(store, linear_model(fitted[:-1], float(fitted[-1])))
+    bad = save(store, linear_model(np.zeros(len(FEATURE_COLUMNS)), 3.0))
+    stats_file = store.put_json(stats.model_dump(mode="json"))
+    return good, bad, stats_file
+
+
+def register(registry: Registry, model: FileRef, stats: FileRef, claimed_rmse: float = 1.0):
+    return registry.register(model, stats, {"test_rmse": claimed_rmse}, "d" * 64, TEST)
+
+
+def newest_window(days):
+    features, target = days
+    return features[TEST.start : TEST.stop], target[TEST.start : TEST.stop]
+
+
+def test_first_model_becomes_champion(tmp_path: Path, store: ArtifactStore, days):
+    registry = Registry(tmp_path / "models")
+    assert registry.champion() is None
+    good, _, stats = candidates(store, days)
+    version = register(registry, good, stats)
+    decision = registry.promote(version, *newest_window(days))
+    assert decision.outcome == "first-champion"
+    assert decision.champion_before is None and decision.champion_scores is None
+    assert registry.require_champion().version == version.version
+    record = json.loads(Path(decision.record).read_text())
+    assert record["outcome"] == "first-champion"
+    assert record["challenger_scores"]["rmse"] == decision.challenger_scores.rmse
+
+
+def test_worse_challenger_is_rejected_and_champion_unchanged(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    registry = Registry(tmp_path / "models")
+    good, bad, stats = candidates(store, days)
+    champion = register(registry, good, stats)
+    registry.promote(champion, *newest_window(days))
+    pointer_before = registry.pointer.read_bytes()
+
+    # The bad model claims a perfect old score; the decision must not trust it.
+    challenger = register(registry, bad, stats, claimed_rmse=0.0)
+    decision = registry.promote(challenger, *newest_window(days))
+
+    assert decision.outcome == "rejected"
+    assert decision.champion_scores is not None
+    assert decision.challenger_scores.rmse > decision.champion_scores.rmse
+    assert registry.pointer.read_bytes() == pointer_before
+    assert registry.require_champion().version == champion.version
+    # Both versions are kept, and the decision is on record with both scores.
+    assert registry.read_version(challenger.version).version == challenger.version
+    record = json.loads(Path(decision.record).read_text())
+    assert record["champion_scores"]["rmse"] == decision.champion_scores.rmse
+    assert record["champion_after"] == champion.version
+
+
+def test_better_challenger_is_promoted_on_the_rescored_window(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    registry = Registry(tmp_path / "models")
+    good, bad, stats = candidates(store, days)
+    # The old champion claims an excellent score from its own (older) test window.
+    champion = register(registry, bad, stats, claimed_rmse=0.0)
+    registry.promote(champion, *newest_window(days))
+
+    challenger = register(registry, good, stats, claimed_rmse=500.0)
+    decision = registry.promote(challenger, *newest_window(days))
+
+    assert decision.outcome == "promoted"
+    assert decision.champion_scores is not None
+    assert decision.challenger_scores.rmse < decision.champion_scores.rmse
+    assert registry.require_champion().version == challenger.version
+    assert registry.read_version(champion.version).version == champion.version  # kept
+    assert len(list(registry.decisions.glob("*.json"))) == 2
+
+
+def test_crash_between_model_and_pointer_keeps_old_champion_valid(
+    tmp_path: Path, store: ArtifactStore, days, monkeypatch: pytest.MonkeyPatch
+):
+    registry = Registry(tmp_path / "models")
+    good, bad, stats = candidates(store, days)
+    champion = register(registry, bad, stats)
+    registry.promote(champion, *newest_window(days))
+    pointer_before = registry.pointer.read_bytes()
+
+    def crash(self, pointer):
+        # What a kill -9 in the middle of the swap leaves: a half-written temporary sibling.
+        (self.root / ".champion.json.deadbeef.tmp").write_text('{"version": "2026')
+        raise SystemExit("worker killed before the pointer moved")
+
+    challenger = register(registry, good, stats)
+    monkeypatch.setattr(Registry, "write_pointer", crash)
+    with pytest.raises(SystemExit):
+        registry.promote(challenger, *newest_window(days))
+    monkeypatch.undo()
+
+    # The old champion is still the champion, whole and usable.
+    assert registry.pointer.read_bytes() == pointer_before
+    after_crash = Registry(tmp_path / "models")
+    assert after_crash.require_champion().version == champion.version
+    features, target = newest_window(days)
+    assert np.isfinite(after_crash.score(after_crash.require_champion(), features, target).rmse)
+    # The next run promotes normally.
+    assert after_crash.promote(challenger, features, target).outcome == "promoted"
+    assert after_crash.require_champion().version == challenger.version
+
+
+def test_failed_registration_leaves_no_version_and_no_pointer(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    registry = Registry(tmp_path / "models")
+    good, _, stats = candidates(store, days)
+    Path(good.path).write_bytes(b"not a keras file")  # altered after training
+    with pytest.raises(ArtifactError, match="altered"):
+        register(registry, good, stats)
+    assert list(registry.versions.iterdir()) == []
+    assert registry.champion() is None
+
+
+def test_same_model_twice_is_one_version_and_rejected(tmp_path: Path, store: ArtifactStore, days):
+    registry = Registry(tmp_path / "models")
+    good, _, stats = candidates(store, days)
+    first = register(registry, good, stats)
+    registry.promote(first, *newest_window(days))
+    again = register(registry, good, stats)
+    assert again.version == first.version
+    assert registry.promote(again, *newest_window(days)).outcome == "rejected"
+    assert len(list(registry.versions.iterdir())) == 1
+
+
+def test_altered_champion_model_is_reported_not_used(tmp_path: Path, store: ArtifactStore, days):
+    registry = Registry(tmp_path / "models")
+    good, _, stats = candidates(store, days)
+    version = register(registry, good, stats)
+    registry.promote(version, *newest_window(days))
+    model = registry.version_dir(version.version) / MODEL_FILE
+    model.write_bytes(model.read_bytes()[:-10])
+    with pytest.raises(ArtifactError, match=str(model)):
+        registry.require_champion()
+
+
+def test_empty_registry_has_no_champion(tmp_path: Path):
+    with pytest.raises(NoChampionError, match="no champion yet"):
+        Registry(tmp_path / "nothing").require_champion()
+
+
+def test_registry_root_that_is_a_file_is_refused(tmp_path: Path, store: ArtifactStore, days):
+    root = tmp_path / "models"
+    root.write_text("oops")
+    good, _, stats = candidates(store, days)
+    with pytest.raises(ArtifactError, match="not a folder"):
+        register(Registry(root), good, stats)
+
+
+def test_cached_rerun_of_the_champion_reuses_its_recorded_scores(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    registry = Registry(tmp_path / "models")
+    good, _, stats = candidates(store, days)
+    first = register(registry, good, stats)
+    scores = registry.promote(first, *newest_window(days)).challenger_scores
+    # What publish records for a run: the test scores of this very window.
+    metrics = {f"test_{name}": value for name, value in scores.model_dump().items()}
+    registry = Registry(tmp_path / "again")
+    version = registry.register(good, stats, metrics, "d" * 64, TEST)
+    registry.promote(version, *newest_window(days))
+    rerun = registry.register(good, stats, metrics, "d" * 64, TEST)
+    # No rows to score: the decision comes from the recorded scores alone.
+    decision = registry.promote(rerun, np.empty((0, 11)), np.empty((0, 1)))
+    assert decision.outcome == "rejected"
+    assert decision.challenger_scores == decision.champion_scores == scores

@@ -1,0 +1,142 @@
+"""The model zoo: every entry trains on generated data and round-trips through its files."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas.config import ModelConfig, RetrainConfig, TrainingConfig
+from schemas.synthetic import make_day_frame
+from tasks.encode import fit_encoding
+from tasks.models import build_model, model_inputs
+from tasks.store import ArtifactStore, verify
+from tasks.tf_core import fit_tf_core, forward, restore_tf_checkpoint, train_arrays
+
+pytestmark = pytest.mark.slow
+
+ZOO = ("seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "tf-core")
+
+
+def _arrays(encoding: str = "ordinal", rows: int = 120):
+    """Generated days, encoded and standardised on the first 100 rows (train)."""
+    from schemas.records import FEATURE_COLUMNS
+
+    frame = make_day_frame(rows, seed=3)
+    raw = frame[list(FEATURE_COLUMNS)].to_numpy(np.float32)
+    x = fit_encoding(encoding, FEATURE_COLUMNS).encode(raw)
+    mean, std = x[:100].mean(0), x[:100].std(0)
+    x = ((x - mean) / np.where(std > 0, std, 1)).astype(np.float32)
+    y = frame[["cnt"]].to_numpy(np.float32)
+    y = ((y - y[:100].mean()) / y[:100].std()).astype(np.float32)
+    return x[:100], y[:100], x[100:], y[100:]
+
+
+@pytest.mark.parametrize("architecture", ZOO)
+def test_every_zoo_model_trains_and_round_trips_through_its_file(tmp_path: Path, architecture: str):
+    import keras
+
+    config = RetrainConfig.model_validate(
+        {"model": {"architecture": architecture}, "training": {"epochs": 1, "batch_size": 16}}
+    )
+    x_train, y_train, x_val, y_val = _arrays(
+        "one-hot" if architecture == "two-input" else "ordinal"
+    )
+    run = train_arrays(
+        x_train, y_train, x_val, y_val, config.model, config.training, ArtifactStore(tmp_path)
+    )
+    assert len(run.history) == 1 and np.isfinite(run.history[0].val_loss)
+    loaded = keras.saving.load_model(verify(run.checkpoints[0]), safe_mode=True)
+    again = keras.saving.load_model(verify(run.checkpoints[0]), safe_mode=True)
+    first = loaded.predict(model_inputs(loaded, x_val), verbose=0)
+    np.testing.assert_array_equal(first, again.predict(model_inputs(again, x_val), verbose=0))
+    # The reloaded model is the trained one: its validation MSE is the one recorded.
+    assert float(np.mean((first - y_val) ** 2)) == pytest.approx(run.history[0].val_loss, rel=1e-4)
+    if architecture == "tf-core":
+        weights = restore_tf_checkpoint(run.tf_checkpoints[0], config.model, x_train.shape[1])
+        from_checkpoint = forward(weights, x_val, config.model.activation).numpy()
+        np.testing.assert_allclose(from_checkpoint, first, rtol=1e-6, atol=1e-6)
+
+
+def test_zoo_entries_set_the_seeds_variants():
+    dropout = RetrainConfig.model_validate({"model": {"architecture": "dropout"}})
+    assert dropout.model.dropout == 0.2 and dropout.training.epochs == 50
+    leaky = RetrainConfig.model_validate({"model": {"architecture": "leaky-relu"}})
+    assert (leaky.model.hidden_units, leaky.model.activation) == (6, "leaky_relu")
+    assert RetrainConfig.model_validate({"model": {"architecture": "adam"}}).training.optimizer == (
+        "adam"
+    )
+    # A value the user chose wins over the entry's.
+    mine = RetrainConfig.model_validate(
+        {"model": {"architecture": "dropout", "dropout": 0.5}, "training": {"epochs": 7}}
+    )
+    assert (mine.model.dropout, mine.training.epochs) == (0.5, 7)
+    two = build_model(ModelConfig(architecture="two-input"), 30)
+    assert [tuple(t.shape) for t in two.inputs] == [(None, 26), (None, 4)]
+
+
+def test_tf_core_first_epoch_matches_keras_with_the_same_weights_and_batches(tmp_path: Path):
+    import keras
+    import tensorflow as tf
+
+    from tasks.models import make_optimizer
+
+    x_train, y_train, x_val, y_val = _arrays()
+    model_config = ModelConfig()
+    keras_training = TrainingConfig(epochs=1, batch_size=8, learning_rate=0.05, seed=4)
+    keras.utils.set_random_seed(keras_training.seed)
+    data = (
+        tf.data.Dataset.from_tensor_slices((x_train, y_train))
+        .shuffle(len(x_train), seed=keras_training.seed, reshuffle_each_iteration=True)
+        .batch(keras_training.batch_size)
+    )
+    model = build_model(model_config, x_train.shape[1])
+    initial = [w.copy() for w in model.get_weights()]
+    model.compile(optimizer=make_optimizer(keras_training, 13), loss="mean_squared_error")
+    logs = model.fit(
+        data, validation_data=(x_val, y_val), epochs=1, shuffle=False, verbose=0
+    ).history
+
+    # tf-core minimises ½·MSE, whose gradient is half of MSE's: twice the rate, same steps.
+    core_training = keras_training.model_copy(update={"learning_rate": 0.1})
+    run = fit_tf_core(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        model_config,
+        core_training,
+        ArtifactStore(tmp_path),
+        initial_weights=initial,
+    )
+    assert run.history[0].loss == pytest.approx(logs["loss"][0], rel=1e-4)
+    assert run.history[0].val_loss == pytest.approx(logs["val_loss"][0], rel=1e-4)
+    restored = restore_tf_checkpoint(run.tf_checkpoints[0], model_config, x_train.shape[1])
+    for core, trained in zip(restored, model.get_weights(), strict=True):
+        np.testing.assert_allclose(core, trained, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(restored[0], initial[0])  # it did train
+
+
+@pytest.mark.parametrize("initializer", ["zeros", "ones"])
+def test_zeros_and_ones_initialisers_keep_every_hidden_unit_identical(
+    tmp_path: Path, initializer: str
+):
+    import keras
+
+    x_train, y_train, x_val, y_val = _arrays()
+    model_config = ModelConfig(initializer=initializer)
+    training = TrainingConfig(epochs=2, batch_size=8, learning_rate=0.05)
+    for_glorot = ModelConfig(initializer="glorot_uniform")
+    run = train_arrays(
+        x_train, y_train, x_val, y_val, model_config, training, ArtifactStore(tmp_path)
+    )
+    model = keras.saving.load_model(verify(run.checkpoints[-1]), safe_mode=True)
+    for layer in model.layers[:-1]:
+        kernel, bias = layer.get_weights()
+        # Every unit (column) gets the same gradient, so they never become different.
+        np.testing.assert_allclose(kernel, np.repeat(kernel[:, :1], kernel.shape[1], axis=1))
+        np.testing.assert_allclose(bias, np.full_like(bias, bias[0]))
+    glorot = train_arrays(
+        x_train, y_train, x_val, y_val, for_glorot, training, ArtifactStore(tmp_path)
+    )
+    kernel = keras.saving.load_model(verify(glorot.checkpoints[-1])).layers[0].get_weights()[0]
+    assert not np.allclose(kernel, np.repeat(kernel[:, :1], kernel.shape[1], axis=1))
