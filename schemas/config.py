@@ -127,8 +127,11 @@ class RetrainConfig(_Frozen):
         description="day.csv or the UCI 'Bike Sharing Dataset' zip: a local path or an "
         "http(s) URL. Default: the dataset's public UCI download.",
     )
-    granularity: Literal["day"] = Field(
-        "day", description="Record granularity of the source (daily records, day.csv)."
+    granularity: Literal["day", "hour"] = Field(
+        "day",
+        description="Record granularity of the source: day (day.csv, one row per day) or hour "
+        "(hour.csv, one row per hour; missing hours are warnings). Either may have a station "
+        "column (one row per station and day/hour). From the UCI zip the matching file is taken.",
     )
     store_root: str = Field(
         "data/artifacts",

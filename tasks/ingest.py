@@ -180,6 +180,6 @@ class SourceFingerprint(ArtifactCache):
     persist_result=True,
     result_serializer="json",
 )
-def ingest_source(source: str, store_root: str) -> RawData:
+def ingest_source(source: str, store_root: str, member: str = "day.csv") -> RawData:
     """Copy the source's bytes into the artifact store under their sha256."""
-    return fetch_source(source, ArtifactStore(store_root))
+    return fetch_source(source, ArtifactStore(store_root), member)

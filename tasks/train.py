@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,6 +36,12 @@ if TYPE_CHECKING:
     from tasks.train_worker import TrainingRequest
 
 VALIDATION_BATCH_SIZE = 4096
+STEPS_PER_EXECUTION = 256
+JIT_COMPILE = False
+# Arrays up to this size are read into memory and sliced by tf.data (fastest); larger ones
+# stay memory-mapped and are gathered a shuffled block at a time.
+IN_MEMORY_BYTES = 256 << 20
+BLOCK_ROWS = 1 << 16
 
 
 class EpochRecord(BaseModel):
@@ -95,12 +101,13 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
     if len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy()
         device, name = f"{len(gpus)} GPUs", "MirroredStrategy"
-    elif gpus:
-        strategy = tf.distribute.OneDeviceStrategy("/gpu:0")
-        device, name = "/gpu:0", "OneDeviceStrategy"
     else:
-        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-        device, name = "/cpu:0", "OneDeviceStrategy"
+        # One device: TensorFlow's default strategy places ops on the GPU when there is one.
+        # OneDeviceStrategy would do the same but wraps every step in distribution code that
+        # doubled the time per step at batch 4 (see BENCHMARKS.md).
+        strategy = tf.distribute.get_strategy()
+        device = "/gpu:0" if gpus else "/cpu:0"
+        name = "default (one device)"
     info = DeviceInfo(
         device=device,
         strategy=name,
@@ -109,6 +116,66 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
         keras_version=keras.__version__,
     )
     return strategy, info
+
+
+def make_dataset(
+    tf: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    seed: int | None,
+    blocks: Sequence[tuple[int, int]] = (),
+) -> tf.data.Dataset:
+    """A batched tf.data pipeline over x/y, reshuffled every epoch when ``seed`` is given.
+
+    Small arrays are loaded and sliced in TensorFlow. Large (memory-mapped) arrays are never
+    loaded whole: each epoch draws a permutation of the rows and gathers it block by block
+    from the memmap, so memory stays at a few blocks whatever the number of rows.
+    """
+
+    def split(x: Any) -> Any:
+        # Several model inputs (``blocks`` of consecutive columns): one tensor per input.
+        return x if len(blocks) <= 1 else tuple(x[:, start:stop] for start, stop in blocks)
+
+    if x.nbytes + y.nbytes <= IN_MEMORY_BYTES:
+        data = tf.data.Dataset.from_tensor_slices((split(np.asarray(x)), np.asarray(y)))
+        if seed is not None:
+            data = data.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    rows = len(x)
+    block = max(batch_size, BLOCK_ROWS // batch_size * batch_size)
+    epochs = [0]
+
+    def batches() -> Any:
+        if seed is None:
+            order = None
+        else:
+            order = np.random.default_rng([seed, epochs[0]]).permutation(rows)
+            epochs[0] += 1
+        for begin in range(0, rows, block):
+            if order is None:
+                xs, ys = np.asarray(x[begin : begin + block]), np.asarray(y[begin : begin + block])
+            else:
+                # Sorted within the block: the gather reads the file forwards.
+                index = np.sort(order[begin : begin + block])
+                xs, ys = x[index], y[index]
+                mix = np.random.default_rng([seed or 0, epochs[0], begin])
+                within = mix.permutation(len(index))
+                xs, ys = xs[within], ys[within]
+            for start in range(0, len(xs), batch_size):
+                yield xs[start : start + batch_size], ys[start : start + batch_size]
+
+    signature = (
+        tf.TensorSpec((None, *x.shape[1:]), tf.float32),
+        tf.TensorSpec((None, *y.shape[1:]), tf.float32),
+    )
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    # A known length lets Keras count steps (and not warn that the input "ran out").
+    data = data.apply(tf.data.experimental.assert_cardinality(-(-rows // batch_size)))
+    if len(blocks) > 1:
+        data = data.map(lambda xs, ys: (split(xs), ys))
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
 def fit_model(
@@ -137,23 +204,21 @@ def fit_model(
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
     # A multi-input zoo model (two-input) takes consecutive column blocks, one per input.
     blocks = split_columns(model_config.architecture, x_train.shape[1])
-
-    def inputs(x: np.ndarray) -> Any:
-        return x if len(blocks) == 1 else tuple(x[:, start:stop] for start, stop in blocks)
-
-    train_data = (
-        tf.data.Dataset.from_tensor_slices((inputs(x_train), y_train))
-        .shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
-        .batch(training.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+    train_data = make_dataset(tf, x_train, y_train, training.batch_size, training.seed, blocks)
+    validation_data = make_dataset(
+        tf, x_validation, y_validation, VALIDATION_BATCH_SIZE, None, blocks
     )
-    validation_data = tf.data.Dataset.from_tensor_slices(
-        (inputs(x_validation), y_validation)
-    ).batch(VALIDATION_BATCH_SIZE)
     with strategy.scope():
         model = build_model(model_config, x_train.shape[1])
         optimizer = make_optimizer(training, steps_per_epoch)
-        model.compile(optimizer=optimizer, loss="mean_squared_error")
+        # Several steps per call of the compiled train function: at batch 4 the per-step
+        # Python and dispatch overhead is most of the time (see BENCHMARKS.md).
+        model.compile(
+            optimizer=optimizer,
+            loss="mean_squared_error",
+            steps_per_execution=max(1, min(STEPS_PER_EXECUTION, steps_per_epoch)),
+            jit_compile=JIT_COMPILE,
+        )
 
     checkpoints: list[FileRef] = []
     history: list[EpochRecord] = []

@@ -48,11 +48,12 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
 
     # tf-core trains by hand; every other zoo entry goes through Keras fit.
+    # Memory-mapped: fit_model loads small arrays and streams large ones block by block.
     run = train_arrays(
-        load_array(data.x_train),
-        load_array(data.y_train),
-        load_array(data.x_validation),
-        load_array(data.y_validation),
+        load_array(data.x_train, mmap=True),
+        load_array(data.y_train, mmap=True),
+        load_array(data.x_validation, mmap=True),
+        load_array(data.y_validation, mmap=True),
         request.model,
         request.training,
         ArtifactStore(request.store_root),
