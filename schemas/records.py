@@ -161,9 +161,11 @@ def read_table(data: bytes, report: ValidationReport) -> pd.DataFrame | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
+        # The header is line 1, so the newlines before the bad byte count the data rows.
+        line_breaks = data.count(b"\n", 0, error.start)
         report.failures.append(
             Failure(
-                None,
+                line_breaks or None,
                 None,
                 "file is UTF-8 text",
                 f"byte {data[error.start]:#04x} at offset {error.start}",
