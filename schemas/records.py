@@ -230,12 +230,16 @@ def parse_columns(
 
     for column in int_columns:
         raw = frame[column].str.strip()
-        number = pd.to_numeric(raw, errors="coerce")
+        number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         empty = (raw == "").to_numpy()
         flag(column, empty, "value is not empty")
-        not_int = (~empty) & (number.isna() | (number % 1 != 0)).to_numpy()
+        # inf, fractions and integers too large for float64 to hold exactly are not integers
+        # (and would make the int64 cast below raise a raw pandas error).
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(number) & (np.mod(number, 1) == 0) & (np.abs(number) <= 2**53)
+        not_int = (~empty) & ~whole
         flag(column, not_int, "value is an integer")
-        typed[column] = number.fillna(0).astype("int64")
+        typed[column] = pd.Series(np.where(whole, number, 0), index=frame.index).astype("int64")
     for column in float_columns:
         raw = frame[column].str.strip()
         number = pd.to_numeric(raw, errors="coerce")
