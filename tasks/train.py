@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -25,7 +26,7 @@ from tasks.caching import ArtifactCache
 from tasks.errors import TrainingError
 from tasks.models import build_model, make_optimizer
 from tasks.normalise import NormalisedData
-from tasks.store import ArtifactStore, FileRef
+from tasks.store import ArtifactStore, FileRef, is_intact, read_journal, verify, write_journal
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -70,6 +71,40 @@ class TrainingRun(BaseModel):
     checkpoints: tuple[FileRef, ...]
     device: DeviceInfo
     seconds: float
+    # Epochs taken from the journal of an earlier, interrupted attempt (0: trained from scratch).
+    resumed_from: int = 0
+
+
+class EpochJournal:
+    """The epochs a training has completed, each with its checkpoint, kept in the store.
+
+    Written after every epoch (after its checkpoint is stored), so a training killed at any
+    moment can resume from its last completed epoch; the history survives the crash.
+    """
+
+    def __init__(self, store: ArtifactStore, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def completed(self) -> list[tuple[EpochRecord, FileRef]]:
+        """The completed epochs, in order, up to the first whose checkpoint is not intact."""
+        content = read_journal(self.store, self.name) or {}
+        done: list[tuple[EpochRecord, FileRef]] = []
+        for entry in content.get("epochs", []):
+            record = EpochRecord.model_validate(entry["record"])
+            checkpoint = FileRef.model_validate(entry["checkpoint"])
+            if record.epoch != len(done) + 1 or not is_intact(checkpoint):
+                break
+            done.append((record, checkpoint))
+        return done
+
+    def record(self, done: list[tuple[EpochRecord, FileRef]]) -> None:
+        """Replace the journal with these completed epochs."""
+        epochs = [
+            {"record": record.model_dump(), "checkpoint": checkpoint.model_dump()}
+            for record, checkpoint in done
+        ]
+        write_journal(self.store, self.name, {"epochs": epochs})
 
 
 def import_tensorflow() -> tf:
@@ -119,8 +154,9 @@ def fit_model(
     save_checkpoint: Callable[[keras.Model], FileRef],
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    journal: EpochJournal | None = None,
 ) -> TrainingRun:
-    """Train on arrays; ``save_checkpoint`` stores the model after every epoch."""
+    """Train on arrays, checkpointing every epoch; resume from ``journal``'s last epoch."""
     if len(x_train) == 0 or len(x_validation) == 0:
         raise ValueError("training and validation rows must not be empty")
     tf = import_tensorflow()
@@ -132,23 +168,45 @@ def fit_model(
     strategy, device = choose_strategy(tf)
     log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
 
+    done = journal.completed()[: training.epochs] if journal is not None else []
+    initial_epoch = len(done)
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
+    rows = len(x_train)
+    x_all, y_all = tf.constant(x_train), tf.constant(y_train)
+    seed = tf.constant(training.seed, tf.int64)
+
+    def epoch_batches(epoch: Any) -> Any:
+        # Each epoch's order depends on (seed, epoch) only, never on how many epochs this
+        # process has run, so a resumed training sees the very batches it would have seen.
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(rows, dtype=tf.int64), seed=tf.stack([seed, epoch])
+        )
+        return tf.data.Dataset.from_tensor_slices(order).batch(training.batch_size)
+
     train_data = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
-        .batch(training.batch_size)
+        tf.data.Dataset.range(initial_epoch, training.epochs)
+        .flat_map(epoch_batches)
+        .map(lambda rows_: (tf.gather(x_all, rows_), tf.gather(y_all, rows_)))
         .prefetch(tf.data.AUTOTUNE)
     )
     validation_data = tf.data.Dataset.from_tensor_slices((x_validation, y_validation)).batch(
         VALIDATION_BATCH_SIZE
     )
     with strategy.scope():
-        model = build_model(model_config, x_train.shape[1])
-        optimizer = make_optimizer(training, steps_per_epoch)
-        model.compile(optimizer=optimizer, loss="mean_squared_error")
+        if done:
+            # The .keras checkpoint holds the optimizer's variables too (momentum, step count
+            # and so the decayed learning rate); safe_mode refuses any code inside the file.
+            model = keras.saving.load_model(verify(done[-1][1]), compile=True, safe_mode=True)
+            log(f"resuming after epoch {initial_epoch} from {done[-1][1].path}")
+        else:
+            model = build_model(model_config, x_train.shape[1])
+            model.compile(
+                optimizer=make_optimizer(training, steps_per_epoch), loss="mean_squared_error"
+            )
+    optimizer = model.optimizer
 
-    checkpoints: list[FileRef] = []
-    history: list[EpochRecord] = []
+    checkpoints: list[FileRef] = [checkpoint for _, checkpoint in done]
+    history: list[EpochRecord] = [record for record, _ in done]
 
     class EveryEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -162,23 +220,39 @@ def fit_model(
                 learning_rate=rate,
             )
             history.append(record)
+            if journal is not None:
+                journal.record(list(zip(history, checkpoints, strict=True)))
             on_epoch(record)
 
     started = time.perf_counter()
-    model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=training.epochs,
-        callbacks=[EveryEpoch()],
-        shuffle=False,  # the tf.data pipeline shuffles, with the run's seed
-        verbose=0,
-    )
+    if initial_epoch < training.epochs:
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=training.epochs,
+            initial_epoch=initial_epoch,
+            # Given explicitly, Keras keeps one iterator across epochs over the batches above.
+            steps_per_epoch=steps_per_epoch,
+            callbacks=[EveryEpoch()],
+            shuffle=False,  # the tf.data pipeline shuffles, with the run's seed
+            verbose=0,
+        )
     return TrainingRun(
         history=tuple(history),
         checkpoints=tuple(checkpoints),
         device=device,
         seconds=time.perf_counter() - started,
+        resumed_from=initial_epoch,
     )
+
+
+def journal_name(request: BaseModel) -> str:
+    """Name a training's journal by everything that determines its epochs, code included."""
+    from tasks.caching import module_digest
+
+    code = [module_digest(name) for name in ("tasks.train", "tasks.models", "tasks.train_worker")]
+    material = json.dumps([request.model_dump(mode="json"), code], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def checkpoint_saver(store: ArtifactStore) -> Callable[[keras.Model], FileRef]:

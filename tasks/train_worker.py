@@ -40,9 +40,10 @@ def _emit(stream: IO[str], event: str, **fields: Any) -> None:
 def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     from tasks.store import ArtifactStore, load_array
-    from tasks.train import checkpoint_saver, fit_model
+    from tasks.train import EpochJournal, checkpoint_saver, fit_model, journal_name
 
     data = request.data
+    store = ArtifactStore(request.store_root)
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
@@ -54,9 +55,11 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
         load_array(data.y_validation),
         request.model,
         request.training,
-        checkpoint_saver(ArtifactStore(request.store_root)),
+        checkpoint_saver(store),
         log=lambda message: _emit(protocol, "log", message=message),
         on_epoch=on_epoch,
+        # A retry or the next run of the same training resumes where a killed one stopped.
+        journal=EpochJournal(store, journal_name(request)),
     )
     _emit(protocol, "result", run=run.model_dump(mode="json"))
 
