@@ -24,18 +24,19 @@ pytestmark = pytest.mark.slow
 EPOCHS = 4
 
 
-def _request(root: Path) -> TrainingRequest:
+def _request(root: Path, train_rows: int = 1600) -> TrainingRequest:
     rng = np.random.default_rng(0)
-    x = rng.normal(0, 1, (2600, 11)).astype(np.float32)
-    y = (x[:, :1] * 0.8 - x[:, 7:8] * 0.5 + rng.normal(0, 0.1, (2600, 1))).astype(np.float32)
+    rows = train_rows + 200
+    x = rng.normal(0, 1, (rows, 11)).astype(np.float32)
+    y = (x[:, :1] * 0.8 - x[:, 7:8] * 0.5 + rng.normal(0, 0.1, (rows, 1))).astype(np.float32)
     store = ArtifactStore(root)
     arrays = {
-        "x_train": x[:2400],
-        "y_train": y[:2400],
-        "x_validation": x[2400:],
-        "y_validation": y[2400:],
-        "x_test": x[2400:],
-        "y_test": y[2400:],
+        "x_train": x[:train_rows],
+        "y_train": y[:train_rows],
+        "x_validation": x[train_rows:],
+        "y_validation": y[train_rows:],
+        "x_test": x[train_rows:],
+        "y_test": y[train_rows:],
     }
     stats = Statistics(
         feature_names=tuple("abcdefghijk"),
@@ -43,14 +44,14 @@ def _request(root: Path) -> TrainingRequest:
         feature_std=(1.0,) * 11,
         target_mean=0.0,
         target_std=1.0,
-        train_rows=2400,
+        train_rows=train_rows,
     )
     data = NormalisedData(
         statistics=stats,
         statistics_file=store.put_json({}),
         **{name: store.put_array(array) for name, array in arrays.items()},
     )
-    # The seed's batch size 4: 600 steps an epoch, long enough to be killed in the middle.
+    # The seed's batch size 4: 400 steps an epoch, long enough to be killed in the middle.
     training = TrainingConfig(epochs=EPOCHS, batch_size=4, learning_rate=0.02, seed=11)
     return TrainingRequest(data=data, model=ModelConfig(), training=training, store_root=str(root))
 
@@ -82,13 +83,14 @@ def test_killed_training_resumes_from_its_last_epoch_with_identical_results(tmp_
 
     def kill_in_the_middle_of_epoch_three() -> None:
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline:
+        finished: dict[int, float] = {}
+        while time.monotonic() < deadline and 2 not in finished:
             journal = read_journal(store, name) or {}
-            if len(journal.get("epochs", [])) == 2:
-                break
-            time.sleep(0.02)
+            finished.setdefault(len(journal.get("epochs", [])), time.monotonic())
+            time.sleep(0.005)
         started = time.monotonic()
-        time.sleep(0.5)  # into epoch 3 (an epoch takes several seconds)
+        # 40% into epoch 3, judged by how long epoch 2 took.
+        time.sleep(0.4 * (finished[2] - finished.get(1, finished[2] - 1.0)))
         for pid in _children_running("tasks.train_worker"):
             os.kill(pid, signal.SIGKILL)
             killed["after"] = time.monotonic() - started
@@ -116,7 +118,7 @@ def test_killed_training_resumes_from_its_last_epoch_with_identical_results(tmp_
 
 
 def test_a_damaged_checkpoint_resumes_from_the_epoch_before_it(tmp_path: Path):
-    request = _request(tmp_path)
+    request = _request(tmp_path, train_rows=400)
     request = request.model_copy(
         update={"training": request.training.model_copy(update={"epochs": 2})}
     )
