@@ -264,12 +264,15 @@ def parse_columns(
             typed[column] = series.astype("int64")
             continue
         raw = series.astype(str).str.strip()
-        number = pd.to_numeric(raw, errors="coerce")
+        number = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
         empty = (raw == "").to_numpy()
         flag(column, empty, "value is not empty")
-        not_int = (~empty) & (number.isna() | (number % 1 != 0)).to_numpy()
-        flag(column, not_int, "value is an integer")
-        typed[column] = number.fillna(0).astype("int64")
+        # inf, fractions and integers too large for float64 to hold exactly are not integers
+        # (and would make the int64 cast below raise a raw pandas error).
+        with np.errstate(invalid="ignore"):
+            whole = np.isfinite(number) & (np.mod(number, 1) == 0) & (np.abs(number) <= 2**53)
+        flag(column, (~empty) & ~whole, "value is an integer")
+        typed[column] = pd.Series(np.where(whole, number, 0), index=frame.index).astype("int64")
     for column in float_columns:
         series = frame[column]
         if pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype):
@@ -608,9 +611,11 @@ def read_table(data: bytes, report: ValidationReport) -> pd.DataFrame | None:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
+        # The header is line 1, so the newlines before the bad byte count the data rows.
+        line_breaks = data.count(b"\n", 0, error.start)
         report.failures.append(
             Failure(
-                None,
+                line_breaks or None,
                 None,
                 "file is UTF-8 text",
                 f"byte {data[error.start]:#04x} at offset {error.start}",

@@ -124,6 +124,12 @@ def load_json(ref: FileRef) -> Any:
     return json.loads(read_bytes(ref))
 
 
+def write_error(place: Path, error: OSError, outcome: str = "nothing was kept") -> ArtifactError:
+    """Turn a failed write (disk full, read-only, no permission) into the user's error."""
+    reason = error.strerror or str(error)
+    return ArtifactError(f"could not write to {place}: {reason} ({outcome})")
+
+
 def _fsync_dir(directory: Path) -> None:
     # Makes the rename itself durable; some filesystems refuse to open a directory.
     with contextlib.suppress(OSError):
@@ -210,6 +216,9 @@ class ArtifactStore:
                 os.fsync(handle.fileno())
             sha256 = writer.digest.hexdigest()
             final = self._commit(temp, sha256, suffix)
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise write_error(self.root, error) from error
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -247,6 +256,9 @@ class ArtifactStore:
                 os.fsync(handle.fileno())
             sha256 = writer.digest.hexdigest()
             final = self._commit(temp, sha256, ".npy")
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise write_error(self.root, error) from error
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -268,6 +280,9 @@ class ArtifactStore:
             out.flush()
             del out
             ref = self.adopt(temp, ".npy")
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise write_error(self.root, error) from error
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -284,6 +299,9 @@ def write_file_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise write_error(path, error) from error
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -316,6 +334,9 @@ def publish_directory(destination: Path, files: dict[str, Ref | bytes]) -> None:
         _fsync_dir(parent)
         if retired is not None:
             shutil.rmtree(retired, ignore_errors=True)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise write_error(destination, error, "the previous folder is unchanged") from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -384,3 +405,28 @@ class ArrayAppender:
         with contextlib.suppress(OSError):
             self._handle.close()
         self.temp.unlink(missing_ok=True)
+
+
+def _journal_path(root: Path, name: str) -> Path:
+    if not name or not name.isalnum():
+        raise ArtifactError(f"invalid journal name {name!r}")
+    return root / "journals" / f"{name}.json"
+
+
+def read_journal(store: ArtifactStore, name: str) -> Any | None:
+    """Return a named, mutable JSON journal of the store (None if missing or unreadable).
+
+    Journals are the one kind of store file that changes in place (e.g. the epochs a training
+    has completed); each write replaces the whole file atomically.
+    """
+    path = _journal_path(store.root, name)
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def write_journal(store: ArtifactStore, name: str, content: Any) -> None:
+    """Replace a named journal atomically (a reader sees the old content or the new)."""
+    text = json.dumps(content, sort_keys=True, indent=1, allow_nan=True)
+    write_file_atomic(_journal_path(store.root, name), text.encode("utf-8"))

@@ -41,8 +41,10 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     from tasks.store import ArtifactStore, load_array
     from tasks.tf_core import train_arrays
+    from tasks.train import EpochJournal, journal_name
 
     data = request.data
+    store = ArtifactStore(request.store_root)
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
@@ -56,9 +58,11 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
         load_array(data.y_validation, mmap=True),
         request.model,
         request.training,
-        ArtifactStore(request.store_root),
+        store,
         log=lambda message: _emit(protocol, "log", message=message),
         on_epoch=on_epoch,
+        # A retry or the next run of the same training resumes where a killed one stopped.
+        journal=EpochJournal(store, journal_name(request)),
     )
     _emit(protocol, "result", run=run.model_dump(mode="json"))
 
