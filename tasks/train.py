@@ -229,6 +229,16 @@ def make_dataset(
     return data.prefetch(tf.data.AUTOTUNE)
 
 
+def steps_per_execution(steps_per_epoch: int) -> int:
+    """The largest divisor of ``steps_per_epoch`` up to ``STEPS_PER_EXECUTION``.
+
+    The training stream runs across epochs (fit gets ``steps_per_epoch``), so a call of the
+    compiled function must never cross an epoch's end: it would take the next epoch's batches.
+    """
+    limit = max(1, min(STEPS_PER_EXECUTION, steps_per_epoch))
+    return next(d for d in range(limit, 0, -1) if steps_per_epoch % d == 0)
+
+
 def fit_model(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -274,7 +284,7 @@ def fit_model(
     # and dispatch overhead is most of the time (see BENCHMARKS.md).
     compile_options: dict[str, Any] = {
         "loss": "mean_squared_error",
-        "steps_per_execution": max(1, min(STEPS_PER_EXECUTION, steps_per_epoch)),
+        "steps_per_execution": steps_per_execution(steps_per_epoch),
         "jit_compile": JIT_COMPILE,
     }
     with strategy.scope():

@@ -123,8 +123,11 @@ def test_large_arrays_stream_from_the_memmap_every_row_once_per_epoch(
     y_ref = store.put_array(rows.reshape(-1, 1))
     x, y = load_array(x_ref, mmap=True), load_array(y_ref, mmap=True)
     tf = train.import_tensorflow()
-    data = train.make_dataset(tf, x, y, batch_size=32, seed=3)
-    epochs = [[(bx.numpy(), by.numpy()) for bx, by in data] for _ in range(2)]
+    # One stream holds both epochs back to back: 300 rows = 10 batches of 32 per epoch.
+    data = train.make_dataset(tf, x, y, batch_size=32, seed=3, epochs=range(2))
+    batches = [(bx.numpy(), by.numpy()) for bx, by in data]
+    assert len(batches) == 20
+    epochs = [batches[:10], batches[10:]]
     for batches in epochs:
         seen = np.concatenate([by[:, 0] for _, by in batches])
         assert sorted(seen.tolist()) == rows.tolist()  # every row exactly once
@@ -158,3 +161,12 @@ def test_several_steps_per_execution_give_the_same_losses(
     np.testing.assert_allclose(
         [r.loss for r in one.history], [r.loss for r in five.history], rtol=1e-6
     )
+
+
+def test_steps_per_execution_never_crosses_an_epoch():
+    from tasks.train import STEPS_PER_EXECUTION, steps_per_execution
+
+    for steps in (1, 13, 142, 400, 10_007, 100_000):
+        chosen = steps_per_execution(steps)
+        assert steps % chosen == 0 and 1 <= chosen <= min(steps, STEPS_PER_EXECUTION)
+    assert steps_per_execution(142) == 142  # the seed's 568 rows at batch 4: one call an epoch
