@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import types
 import typing
@@ -198,6 +199,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bikeflow: invalid configuration: {error}", file=sys.stderr)
         return 2
 
+    if not os.environ.get("PREFECT_API_URL"):
+        # Prefect's embedded default starts a temporary API server in a subprocess for each
+        # run. On a busy machine it can take longer than Prefect's 20 s start-up timeout, and
+        # its telemetry service only fails offline; neither helps a one-off local run.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Imported here so that `bikeflow --help` and bad flags answer without loading Prefect.
     from flows.retrain import retrain
     from tasks.errors import BikeflowError

@@ -10,6 +10,7 @@ free of them.)
 from __future__ import annotations
 
 from prefect import flow
+from prefect.transactions import transaction
 
 from schemas.config import RetrainConfig
 from tasks.evaluate import evaluate_model
@@ -26,8 +27,11 @@ from tasks.validate import validate_records
 @flow(name="retrain", result_serializer="json")
 def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B008
     """Retrain the demand model, report on the test window, promote it if it beats the champion."""
-    raw = ingest_source(config.source, config.store_root)
-    table = validate_records(raw, config.split.test_days, config.store_root)
+    # One transaction: ingested bytes are cached only once they validate, so bad data leaves
+    # no cache record behind.
+    with transaction():
+        raw = ingest_source(config.source, config.store_root, f"{config.granularity}.csv")
+        table = validate_records(raw, config.split.test_days, config.store_root, config.granularity)
     plan = split_by_date(table, config.split)
     data = normalise_features(table, plan, config.store_root, config.features)
     run = train_model(data, config.model, config.training, config.store_root)

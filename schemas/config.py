@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 UCI_BIKE_SHARING_URL = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
+
+# The folders that a run's output, store and registry paths must stay under. Set by whoever
+# runs the worker, never by a run's parameters: a run from the UI is as trusted as its form.
+ROOTS_ENV = "BIKEFLOW_ROOTS"
+
+
+def allowed_roots() -> tuple[Path, ...]:
+    """The configured roots: ``$BIKEFLOW_ROOTS`` (os.pathsep-separated), else the working folder."""
+    configured = [part for part in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if part]
+    return tuple(Path(part).expanduser().resolve() for part in configured or [os.getcwd()])
+
+
+def contained_path(value: str, field: str, strictly_inside: bool = False) -> str:
+    """Check that a path resolves (symlinks and ``..`` included) under a configured root."""
+    if "\x00" in value:
+        raise ValueError(f"{field}: a path cannot contain a NUL byte")
+    resolved = Path(value).expanduser().resolve()
+    roots = allowed_roots()
+    for root in roots:
+        if resolved == root and not strictly_inside:
+            return value
+        if resolved != root and resolved.is_relative_to(root):
+            return value
+    where = " or ".join(str(root) for root in roots)
+    inside = "strictly inside" if strictly_inside else "under"
+    raise ValueError(
+        f"{field}: {value!r} resolves to {resolved}, which is not {inside} {where} "
+        f"(the folders allowed by {ROOTS_ENV})"
+    )
+
 
 Initializer = Literal["glorot_uniform", "random_normal", "random_uniform", "zeros", "ones"]
 Architecture = Literal["seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "tf-core"]
@@ -127,8 +166,11 @@ class RetrainConfig(_Frozen):
         description="day.csv or the UCI 'Bike Sharing Dataset' zip: a local path or an "
         "http(s) URL. Default: the dataset's public UCI download.",
     )
-    granularity: Literal["day"] = Field(
-        "day", description="Record granularity of the source (daily records, day.csv)."
+    granularity: Literal["day", "hour"] = Field(
+        "day",
+        description="Record granularity of the source: day (day.csv, one row per day) or hour "
+        "(hour.csv, one row per hour; missing hours are warnings). Either may have a station "
+        "column (one row per station and day/hour). From the UCI zip the matching file is taken.",
     )
     store_root: str = Field(
         "data/artifacts",
@@ -156,6 +198,32 @@ class RetrainConfig(_Frozen):
     features: FeatureConfig = Field(FeatureConfig(), description="Encodings and target.")
     model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
     training: TrainingConfig = Field(TrainingConfig(), description="Optimiser and loop.")
+
+    # registry_root arrives with the model registry; check_fields=False lets the validator
+    # name it before it exists.
+    @field_validator("store_root", "registry_root", check_fields=False)
+    @classmethod
+    def _root_is_contained(cls, value: str, info: ValidationInfo) -> str:
+        return contained_path(value, str(info.field_name))
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_is_contained(cls, value: str) -> str:
+        # Strictly inside: the output folder is replaced as a whole, never a root itself.
+        return contained_path(value, "output_dir", strictly_inside=True)
+
+    @model_validator(mode="after")
+    def _output_holds_no_store(self) -> RetrainConfig:
+        # Replacing the output folder would take the store or the registry with it.
+        output = Path(self.output_dir).expanduser().resolve()
+        for name in ("store_root", "registry_root"):
+            value = getattr(self, name, None)
+            if value is None:
+                continue
+            other = Path(value).expanduser().resolve()
+            if other == output or other.is_relative_to(output):
+                raise ValueError(f"output_dir {output} would contain {name} {other}")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -6,13 +6,24 @@ depends on: the descriptors it receives (which carry sha256 digests), the parame
 to it, and the source of the modules that implement it. Before it lets Prefect reuse a cached
 result it checks that every artifact the result refers to is still intact; if one was
 deleted or altered, it moves to a fresh key so the step runs again and rebuilds it.
+
+Runs that share a cache (several workers on one store and one result storage) are isolated
+with Prefect's SERIALIZABLE level: a task run holds a lock on its cache key while it computes
+and writes the record, so a second run with the same key waits and then reads the finished
+record instead of computing it again or reading a half-written one. The locks are ``flock``
+locks (``FlockLockManager``): the kernel drops them when their process dies, so a run killed
+while holding one cannot block every later run on that key, as a stale lock file would.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import importlib.util
 import json
+import os
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,7 +32,9 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
+from prefect.locking.protocol import LockManager
 from prefect.logging import get_run_logger
+from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from pydantic import BaseModel
 
 from tasks.store import ArrayRef, FileRef, Ref, is_intact
@@ -68,6 +81,127 @@ def iter_refs(value: Any) -> Iterator[Ref]:
             yield from iter_refs(item)
 
 
+class FlockLockManager(LockManager):
+    """Prefect lock manager on ``flock``: one lock file per cache key, freed when its process dies.
+
+    The lock files live beside Prefect's cache records (``PREFECT_LOCAL_STORAGE_PATH``), read
+    when first used, so every process that shares the records shares the locks.
+    """
+
+    _POLL_SECONDS = 0.05
+
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self._directory = None if directory is None else Path(directory)
+        self._held: dict[str, tuple[str, int]] = {}
+        self._guard = threading.Lock()
+
+    def directory(self) -> Path:
+        """The folder of the lock files."""
+        if self._directory is not None:
+            return self._directory
+        return Path(PREFECT_LOCAL_STORAGE_PATH.value()).expanduser().resolve() / ".locks"
+
+    def _path(self, key: str) -> Path:
+        # Keys are hex digests; anything else is hashed so it cannot name a path.
+        name = key if key.isalnum() else hashlib.sha256(key.encode()).hexdigest()
+        return self.directory() / f"{name}.lock"
+
+    def acquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Take the lock on ``key`` for ``holder``, waiting up to ``acquire_timeout`` seconds."""
+        with self._guard:
+            held = self._held.get(key)
+            if held is not None and held[0] == holder:
+                return True
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = None if acquire_timeout is None else time.monotonic() + acquire_timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(self._POLL_SECONDS)
+        with self._guard:
+            self._held[key] = (holder, fd)
+        return True
+
+    async def aacquire_lock(
+        self,
+        key: str,
+        holder: str,
+        acquire_timeout: float | None = None,
+        hold_timeout: float | None = None,
+    ) -> bool:
+        """Async form of ``acquire_lock`` (run in a thread: flock blocks)."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(
+            self.acquire_lock, key, holder, acquire_timeout, hold_timeout
+        )
+
+    def release_lock(self, key: str, holder: str) -> None:
+        """Release ``holder``'s lock on ``key``."""
+        with self._guard:
+            held = self._held.get(key)
+            if held is None or held[0] != holder:
+                raise ValueError(f"no lock held by {holder} for cache key {key}")
+            del self._held[key]
+        fcntl.flock(held[1], fcntl.LOCK_UN)
+        os.close(held[1])
+
+    def is_locked(self, key: str) -> bool:
+        """Tell whether any process (this one included) holds the lock on ``key``."""
+        with self._guard:
+            if key in self._held:
+                return True
+        try:
+            fd = os.open(self._path(key), os.O_RDWR)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)  # closing drops the probe's lock too
+        return False
+
+    def is_lock_holder(self, key: str, holder: str) -> bool:
+        """Tell whether ``holder`` holds the lock on ``key`` in this process."""
+        with self._guard:
+            held = self._held.get(key)
+        return held is not None and held[0] == holder
+
+    def wait_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Wait until nobody holds the lock on ``key``; False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.is_locked(key):
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(self._POLL_SECONDS)
+        return True
+
+    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
+        """Async form of ``wait_for_lock``."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(self.wait_for_lock, key, timeout)
+
+
+# One manager per process: it remembers which locks this process holds.
+CACHE_LOCKS = FlockLockManager()
+
+
 def _chain(key: str) -> str:
     return hashlib.sha256(f"{key}:rebuilt".encode()).hexdigest()
 
@@ -77,6 +211,9 @@ class ArtifactCache(CachePolicy):
     """Cache on input digests + parameters + the code of the listed modules."""
 
     modules: tuple[str, ...] = field(default_factory=tuple)
+    # Serializable isolation: runs sharing the cache never compute one key twice at once.
+    isolation_level: Any = "SERIALIZABLE"
+    lock_manager: LockManager | None = field(default_factory=lambda: CACHE_LOCKS)
 
     def key_material(
         self, task_ctx: TaskRunContext, inputs: dict[str, Any]

@@ -6,6 +6,7 @@ import hashlib
 import io
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,8 +113,21 @@ def extract_member(data: bytes, wanted: str, source: str) -> tuple[str, bytes]:
                 f"over the {MAX_MEMBER_BYTES}-byte cap"
             )
         # Read no more than the cap even if the header lies about the size (zip bomb).
-        with archive.open(info) as member:
-            content = member.read(MAX_MEMBER_BYTES + 1)
+        try:
+            with archive.open(info) as member:
+                content = member.read(MAX_MEMBER_BYTES + 1)
+        except (
+            zipfile.BadZipFile,
+            zlib.error,
+            EOFError,
+            RuntimeError,
+            NotImplementedError,
+        ) as error:
+            # A corrupt or lying member (bad CRC, truncated stream), encryption or an
+            # unsupported compression method: the user's zip, not our bug.
+            raise SourceError(
+                f"source {source}: {info.filename} cannot be unpacked ({error})"
+            ) from error
         if len(content) > MAX_MEMBER_BYTES:
             raise SourceError(f"source {source}: {info.filename} unpacks past the size cap")
         return info.filename, content
@@ -180,6 +194,6 @@ class SourceFingerprint(ArtifactCache):
     persist_result=True,
     result_serializer="json",
 )
-def ingest_source(source: str, store_root: str) -> RawData:
+def ingest_source(source: str, store_root: str, member: str = "day.csv") -> RawData:
     """Copy the source's bytes into the artifact store under their sha256."""
-    return fetch_source(source, ArtifactStore(store_root))
+    return fetch_source(source, ArtifactStore(store_root), member)

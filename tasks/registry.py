@@ -171,7 +171,18 @@ class Registry:
         test_window: Window,
     ) -> ModelVersion:
         """Store a model with its statistics and metrics as a new version (or the same one)."""
-        self._prepare()
+        # Under the lock so that two runs handing in the same model register it once.
+        with self.locked():
+            return self._register(model, statistics, metrics, data_sha256, test_window)
+
+    def _register(
+        self,
+        model: FileRef,
+        statistics: FileRef,
+        metrics: dict[str, Any],
+        data_sha256: str,
+        test_window: Window,
+    ) -> ModelVersion:
         existing = self.find_by_model(model.sha256)
         if existing is not None:
             # A fully cached rerun hands in the very same model: one version is enough.

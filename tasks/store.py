@@ -124,6 +124,12 @@ def load_json(ref: FileRef) -> Any:
     return json.loads(read_bytes(ref))
 
 
+def write_error(place: Path, error: OSError, outcome: str = "nothing was kept") -> ArtifactError:
+    """Turn a failed write (disk full, read-only, no permission) into the user's error."""
+    reason = error.strerror or str(error)
+    return ArtifactError(f"could not write to {place}: {reason} ({outcome})")
+
+
 def _fsync_dir(directory: Path) -> None:
     # Makes the rename itself durable; some filesystems refuse to open a directory.
     with contextlib.suppress(OSError):
@@ -210,6 +216,9 @@ class ArtifactStore:
                 os.fsync(handle.fileno())
             sha256 = writer.digest.hexdigest()
             final = self._commit(temp, sha256, suffix)
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise write_error(self.root, error) from error
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -247,6 +256,9 @@ class ArtifactStore:
                 os.fsync(handle.fileno())
             sha256 = writer.digest.hexdigest()
             final = self._commit(temp, sha256, ".npy")
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise write_error(self.root, error) from error
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -268,6 +280,9 @@ class ArtifactStore:
             out.flush()
             del out
             ref = self.adopt(temp, ".npy")
+        except OSError as error:
+            temp.unlink(missing_ok=True)
+            raise write_error(self.root, error) from error
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
@@ -284,6 +299,9 @@ def write_file_atomic(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as error:
+        temp.unlink(missing_ok=True)
+        raise write_error(path, error) from error
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -316,6 +334,99 @@ def publish_directory(destination: Path, files: dict[str, Ref | bytes]) -> None:
         _fsync_dir(parent)
         if retired is not None:
             shutil.rmtree(retired, ignore_errors=True)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise write_error(destination, error, "the previous folder is unchanged") from error
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+class ArrayAppender:
+    """Build a ``.npy`` artifact row block by row block, for arrays too large to hold at once.
+
+    Blocks go straight to a temporary ``.npy`` file; ``finish`` writes the final shape into the
+    header (numpy pads headers so that the row count can grow in place) and stores the file.
+    ``abort`` (or an exception inside ``with``) removes it.
+    """
+
+    def __init__(self, store: ArtifactStore, dtype: str, row_shape: tuple[int, ...]) -> None:
+        self.store = store
+        self.dtype = np.dtype(dtype)
+        self.row_shape = tuple(row_shape)
+        self.rows = 0
+        self.temp = store.temp_path(".npy")
+        self._handle: Any = open(self.temp, "wb")  # noqa: SIM115 (closed in finish/abort)
+        self._header_size = self._write_header()
+
+    def _write_header(self) -> int:
+        self._handle.seek(0)
+        header = {
+            "descr": np.lib.format.dtype_to_descr(self.dtype),
+            "fortran_order": False,
+            "shape": (self.rows, *self.row_shape),
+        }
+        np.lib.format.write_array_header_1_0(self._handle, header)
+        return int(self._handle.tell())
+
+    def __enter__(self) -> ArrayAppender:
+        return self
+
+    def __exit__(self, kind: Any, value: Any, trace: Any) -> None:
+        if kind is not None:
+            self.abort()
+
+    def append(self, block: np.ndarray) -> None:
+        """Add rows at the end (converted to the appender's dtype)."""
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        if tuple(block.shape[1:]) != self.row_shape:
+            raise ValueError(f"block of shape {block.shape} does not fit rows {self.row_shape}")
+        block.tofile(self._handle)  # raw bytes in C order, any dtype (datetime64 too)
+        self.rows += len(block)
+
+    def finish(self) -> ArrayRef:
+        """Write the final header and move the file into the store."""
+        end = self._handle.tell()
+        size = self._write_header()
+        # Invariant of numpy's padded header (GROWTH_AXIS_MAX_DIGITS): same length at any rows.
+        assert size == self._header_size, "npy header changed length"
+        self._handle.seek(end)
+        self._handle.close()
+        try:
+            ref = self.store.adopt(self.temp, ".npy")
+        except BaseException:
+            self.temp.unlink(missing_ok=True)
+            raise
+        shape = (self.rows, *self.row_shape)
+        return ArrayRef(path=ref.path, sha256=ref.sha256, shape=shape, dtype=str(self.dtype))
+
+    def abort(self) -> None:
+        """Drop the partial file."""
+        with contextlib.suppress(OSError):
+            self._handle.close()
+        self.temp.unlink(missing_ok=True)
+
+
+def _journal_path(root: Path, name: str) -> Path:
+    if not name or not name.isalnum():
+        raise ArtifactError(f"invalid journal name {name!r}")
+    return root / "journals" / f"{name}.json"
+
+
+def read_journal(store: ArtifactStore, name: str) -> Any | None:
+    """Return a named, mutable JSON journal of the store (None if missing or unreadable).
+
+    Journals are the one kind of store file that changes in place (e.g. the epochs a training
+    has completed); each write replaces the whole file atomically.
+    """
+    path = _journal_path(store.root, name)
+    try:
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def write_journal(store: ArtifactStore, name: str, content: Any) -> None:
+    """Replace a named journal atomically (a reader sees the old content or the new)."""
+    text = json.dumps(content, sort_keys=True, indent=1, allow_nan=True)
+    write_file_atomic(_journal_path(store.root, name), text.encode("utf-8"))

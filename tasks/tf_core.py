@@ -23,6 +23,7 @@ from schemas.config import ModelConfig, TrainingConfig
 from tasks.models import build_model, make_initializer
 from tasks.store import ArtifactStore, FileRef, load_json, verify
 from tasks.train import (
+    EpochJournal,
     EpochRecord,
     TrainingRun,
     checkpoint_saver,
@@ -259,8 +260,12 @@ def train_arrays(
     store: ArtifactStore,
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    journal: EpochJournal | None = None,
 ) -> TrainingRun:
-    """Train any zoo model on arrays: tf-core by hand, every other entry with Keras ``fit``."""
+    """Train any zoo model on arrays: tf-core by hand, every other entry with Keras ``fit``.
+
+    Only the Keras path resumes from ``journal`` after a crash; tf-core starts over.
+    """
     if model_config.architecture == "tf-core":
         return fit_tf_core(
             x_train,
@@ -283,4 +288,5 @@ def train_arrays(
         checkpoint_saver(store),
         log=log,
         on_epoch=on_epoch,
+        journal=journal,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -25,7 +26,7 @@ from tasks.caching import ArtifactCache
 from tasks.errors import TrainingError
 from tasks.models import build_model, make_optimizer, split_columns
 from tasks.normalise import NormalisedData
-from tasks.store import ArtifactStore, FileRef
+from tasks.store import ArtifactStore, FileRef, is_intact, read_journal, verify, write_journal
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -36,6 +37,12 @@ if TYPE_CHECKING:
     from tasks.train_worker import TrainingRequest
 
 VALIDATION_BATCH_SIZE = 4096
+STEPS_PER_EXECUTION = 256
+JIT_COMPILE = False
+# Arrays up to this size are read into memory and sliced by tf.data (fastest); larger ones
+# stay memory-mapped and are gathered a shuffled block at a time.
+IN_MEMORY_BYTES = 256 << 20
+BLOCK_ROWS = 1 << 16
 
 
 class EpochRecord(BaseModel):
@@ -72,6 +79,40 @@ class TrainingRun(BaseModel):
     seconds: float
     # tf-core only: per epoch, a JSON manifest of its tf.train.Checkpoint files.
     tf_checkpoints: tuple[FileRef, ...] = ()
+    # Epochs taken from the journal of an earlier, interrupted attempt (0: trained from scratch).
+    resumed_from: int = 0
+
+
+class EpochJournal:
+    """The epochs a training has completed, each with its checkpoint, kept in the store.
+
+    Written after every epoch (after its checkpoint is stored), so a training killed at any
+    moment can resume from its last completed epoch; the history survives the crash.
+    """
+
+    def __init__(self, store: ArtifactStore, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def completed(self) -> list[tuple[EpochRecord, FileRef]]:
+        """The completed epochs, in order, up to the first whose checkpoint is not intact."""
+        content = read_journal(self.store, self.name) or {}
+        done: list[tuple[EpochRecord, FileRef]] = []
+        for entry in content.get("epochs", []):
+            record = EpochRecord.model_validate(entry["record"])
+            checkpoint = FileRef.model_validate(entry["checkpoint"])
+            if record.epoch != len(done) + 1 or not is_intact(checkpoint):
+                break
+            done.append((record, checkpoint))
+        return done
+
+    def record(self, done: list[tuple[EpochRecord, FileRef]]) -> None:
+        """Replace the journal with these completed epochs."""
+        epochs = [
+            {"record": record.model_dump(), "checkpoint": checkpoint.model_dump()}
+            for record, checkpoint in done
+        ]
+        write_journal(self.store, self.name, {"epochs": epochs})
 
 
 def import_tensorflow() -> tf:
@@ -95,12 +136,13 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
     if len(gpus) > 1:
         strategy = tf.distribute.MirroredStrategy()
         device, name = f"{len(gpus)} GPUs", "MirroredStrategy"
-    elif gpus:
-        strategy = tf.distribute.OneDeviceStrategy("/gpu:0")
-        device, name = "/gpu:0", "OneDeviceStrategy"
     else:
-        strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
-        device, name = "/cpu:0", "OneDeviceStrategy"
+        # One device: TensorFlow's default strategy places ops on the GPU when there is one.
+        # OneDeviceStrategy would do the same but wraps every step in distribution code that
+        # doubled the time per step at batch 4 (see BENCHMARKS.md).
+        strategy = tf.distribute.get_strategy()
+        device = "/gpu:0" if gpus else "/cpu:0"
+        name = "default (one device)"
     info = DeviceInfo(
         device=device,
         strategy=name,
@@ -109,6 +151,82 @@ def choose_strategy(tf: Any) -> tuple[Any, DeviceInfo]:
         keras_version=keras.__version__,
     )
     return strategy, info
+
+
+def epoch_order(rows: int, seed: int, epoch: int) -> np.ndarray:
+    """The row order of one epoch of a memory-mapped array: a function of (seed, epoch) only.
+
+    Never of how many epochs this process has run, so a training resumed after a crash sees
+    the very batches the uninterrupted one would have seen (the in-memory path does the same
+    with TensorFlow's stateless shuffle).
+    """
+    return np.random.default_rng([seed, epoch]).permutation(rows)
+
+
+def make_dataset(
+    tf: Any,
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    seed: int | None,
+    blocks: Sequence[tuple[int, int]] = (),
+    epochs: range = range(1),
+) -> tf.data.Dataset:
+    """A batched tf.data stream over x/y for ``epochs``, shuffled per epoch when ``seed`` is given.
+
+    With a seed, the stream holds every batch of every epoch in ``epochs`` back to back (fit
+    is given ``steps_per_epoch``), each epoch in ``epoch_order``. Small arrays are gathered in
+    TensorFlow. Large (memory-mapped) arrays are never loaded whole: each epoch's order is
+    gathered block by block from the memmap, so memory stays at a few blocks.
+    """
+
+    def split(x: Any) -> Any:
+        # Several model inputs (``blocks`` of consecutive columns): one tensor per input.
+        return x if len(blocks) <= 1 else tuple(x[:, start:stop] for start, stop in blocks)
+
+    rows = len(x)
+    if seed is None:
+        data = tf.data.Dataset.from_tensor_slices((split(np.asarray(x)), np.asarray(y)))
+        return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    if x.nbytes + y.nbytes <= IN_MEMORY_BYTES:
+        x_all, y_all = tf.constant(np.asarray(x)), tf.constant(np.asarray(y))
+        seed_tensor = tf.constant(seed, tf.int64)
+
+        def epoch_batches(epoch: Any) -> Any:
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(rows, dtype=tf.int64), seed=tf.stack([seed_tensor, epoch])
+            )
+            return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+        data = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
+        data = data.map(lambda index: (split(tf.gather(x_all, index)), tf.gather(y_all, index)))
+        return data.prefetch(tf.data.AUTOTUNE)
+
+    block = max(batch_size, BLOCK_ROWS // batch_size * batch_size)
+
+    def batches() -> Any:
+        for epoch in epochs:
+            order = epoch_order(rows, seed, epoch)
+            for begin in range(0, rows, block):
+                # Sorted within the block so the gather reads the file forwards, then mixed.
+                index = np.sort(order[begin : begin + block])
+                within = np.random.default_rng([seed, epoch, begin]).permutation(len(index))
+                xs, ys = x[index][within], y[index][within]
+                for start in range(0, len(xs), batch_size):
+                    yield xs[start : start + batch_size], ys[start : start + batch_size]
+
+    signature = (
+        tf.TensorSpec((None, *x.shape[1:]), tf.float32),
+        tf.TensorSpec((None, *y.shape[1:]), tf.float32),
+    )
+    data = tf.data.Dataset.from_generator(batches, output_signature=signature)
+    # A known length lets Keras count steps (and not warn that the input "ran out").
+    steps = -(-rows // batch_size) * len(epochs)
+    data = data.apply(tf.data.experimental.assert_cardinality(steps))
+    if len(blocks) > 1:
+        data = data.map(lambda xs, ys: (split(xs), ys))
+    return data.prefetch(tf.data.AUTOTUNE)
 
 
 def fit_model(
@@ -121,8 +239,9 @@ def fit_model(
     save_checkpoint: Callable[[keras.Model], FileRef],
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    journal: EpochJournal | None = None,
 ) -> TrainingRun:
-    """Train on arrays; ``save_checkpoint`` stores the model after every epoch."""
+    """Train on arrays, checkpointing every epoch; resume from ``journal``'s last epoch."""
     if len(x_train) == 0 or len(x_validation) == 0:
         raise ValueError("training and validation rows must not be empty")
     tf = import_tensorflow()
@@ -134,29 +253,44 @@ def fit_model(
     strategy, device = choose_strategy(tf)
     log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
 
+    done = journal.completed()[: training.epochs] if journal is not None else []
+    initial_epoch = len(done)
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
     # A multi-input zoo model (two-input) takes consecutive column blocks, one per input.
     blocks = split_columns(model_config.architecture, x_train.shape[1])
-
-    def inputs(x: np.ndarray) -> Any:
-        return x if len(blocks) == 1 else tuple(x[:, start:stop] for start, stop in blocks)
-
-    train_data = (
-        tf.data.Dataset.from_tensor_slices((inputs(x_train), y_train))
-        .shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
-        .batch(training.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
+    train_data = make_dataset(
+        tf,
+        x_train,
+        y_train,
+        training.batch_size,
+        training.seed,
+        blocks,
+        epochs=range(initial_epoch, training.epochs),
     )
-    validation_data = tf.data.Dataset.from_tensor_slices(
-        (inputs(x_validation), y_validation)
-    ).batch(VALIDATION_BATCH_SIZE)
+    validation_data = make_dataset(
+        tf, x_validation, y_validation, VALIDATION_BATCH_SIZE, None, blocks
+    )
+    # Several steps per call of the compiled train function: at batch 4 the per-step Python
+    # and dispatch overhead is most of the time (see BENCHMARKS.md).
+    compile_options: dict[str, Any] = {
+        "loss": "mean_squared_error",
+        "steps_per_execution": max(1, min(STEPS_PER_EXECUTION, steps_per_epoch)),
+        "jit_compile": JIT_COMPILE,
+    }
     with strategy.scope():
-        model = build_model(model_config, x_train.shape[1])
-        optimizer = make_optimizer(training, steps_per_epoch)
-        model.compile(optimizer=optimizer, loss="mean_squared_error")
+        if done:
+            # The .keras checkpoint holds the optimizer's variables too (momentum, step count
+            # and so the decayed learning rate); safe_mode refuses any code inside the file.
+            model = keras.saving.load_model(verify(done[-1][1]), compile=True, safe_mode=True)
+            model.compile(optimizer=model.optimizer, **compile_options)
+            log(f"resuming after epoch {initial_epoch} from {done[-1][1].path}")
+        else:
+            model = build_model(model_config, x_train.shape[1])
+            model.compile(optimizer=make_optimizer(training, steps_per_epoch), **compile_options)
+    optimizer = model.optimizer
 
-    checkpoints: list[FileRef] = []
-    history: list[EpochRecord] = []
+    checkpoints: list[FileRef] = [checkpoint for _, checkpoint in done]
+    history: list[EpochRecord] = [record for record, _ in done]
 
     class EveryEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -170,23 +304,39 @@ def fit_model(
                 learning_rate=rate,
             )
             history.append(record)
+            if journal is not None:
+                journal.record(list(zip(history, checkpoints, strict=True)))
             on_epoch(record)
 
     started = time.perf_counter()
-    model.fit(
-        train_data,
-        validation_data=validation_data,
-        epochs=training.epochs,
-        callbacks=[EveryEpoch()],
-        shuffle=False,  # the tf.data pipeline shuffles, with the run's seed
-        verbose=0,
-    )
+    if initial_epoch < training.epochs:
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=training.epochs,
+            initial_epoch=initial_epoch,
+            # Given explicitly, Keras keeps one iterator across epochs over the stream above.
+            steps_per_epoch=steps_per_epoch,
+            callbacks=[EveryEpoch()],
+            shuffle=False,  # the tf.data stream is already in each epoch's order
+            verbose=0,
+        )
     return TrainingRun(
         history=tuple(history),
         checkpoints=tuple(checkpoints),
         device=device,
         seconds=time.perf_counter() - started,
+        resumed_from=initial_epoch,
     )
+
+
+def journal_name(request: BaseModel) -> str:
+    """Name a training's journal by everything that determines its epochs, code included."""
+    from tasks.caching import module_digest
+
+    code = [module_digest(name) for name in ("tasks.train", "tasks.models", "tasks.train_worker")]
+    material = json.dumps([request.model_dump(mode="json"), code], sort_keys=True)
+    return hashlib.sha256(material.encode()).hexdigest()
 
 
 def checkpoint_saver(store: ArtifactStore) -> Callable[[keras.Model], FileRef]:

@@ -41,23 +41,28 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     from tasks.store import ArtifactStore, load_array
     from tasks.tf_core import train_arrays
+    from tasks.train import EpochJournal, journal_name
 
     data = request.data
+    store = ArtifactStore(request.store_root)
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
 
     # tf-core trains by hand; every other zoo entry goes through Keras fit.
+    # Memory-mapped: fit_model loads small arrays and streams large ones block by block.
     run = train_arrays(
-        load_array(data.x_train),
-        load_array(data.y_train),
-        load_array(data.x_validation),
-        load_array(data.y_validation),
+        load_array(data.x_train, mmap=True),
+        load_array(data.y_train, mmap=True),
+        load_array(data.x_validation, mmap=True),
+        load_array(data.y_validation, mmap=True),
         request.model,
         request.training,
-        ArtifactStore(request.store_root),
+        store,
         log=lambda message: _emit(protocol, "log", message=message),
         on_epoch=on_epoch,
+        # A retry or the next run of the same training resumes where a killed one stopped.
+        journal=EpochJournal(store, journal_name(request)),
     )
     _emit(protocol, "result", run=run.model_dump(mode="json"))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.synthetic import make_day_frame, to_csv_bytes
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Run paths must stay under configured roots; tests write under the system temp folder.
+os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.gettempdir()]))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -40,6 +40,8 @@ def test_default_config_beats_the_mean_and_reaches_1500(data_dir: Path, tmp_path
             str(output),
             "--store-root",
             str(tmp_path / "store"),
+            "--registry-root",
+            str(tmp_path / "models"),
         ]
     )
     assert code == 0
@@ -48,3 +50,33 @@ def test_default_config_beats_the_mean_and_reaches_1500(data_dir: Path, tmp_path
     assert metrics["split"]["test"]["first_date"] == "2012-09-23"
     assert metrics["test_rmse"] <= 1500
     assert metrics["test_rmse"] < metrics["baselines"]["training_mean"]["rmse"]
+
+
+def test_real_hour_csv_runs_end_to_end_with_missing_hours_as_a_warning(
+    data_dir: Path, tmp_path: Path
+):
+    output = tmp_path / "hourly"
+    code = main(
+        [
+            "run",
+            "--source",
+            str(data_dir / "hour.csv"),
+            "--granularity",
+            "hour",
+            "--output-dir",
+            str(output),
+            "--store-root",
+            str(tmp_path / "store"),
+            "--batch-size",
+            "64",
+            "--epochs",
+            "3",
+        ]
+    )
+    assert code == 0
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert metrics["rows"] == 17379 and metrics["split"]["test"]["days"] == 100
+    assert metrics["test_rmse"] < metrics["baselines"]["training_mean"]["rmse"]
+    report = json.loads((output / "validation.json").read_text())
+    assert report["ok"] is True and not report["failures"]
+    assert any(w["value"] == "165 hour(s) missing in 75 gap(s)" for w in report["warnings"])

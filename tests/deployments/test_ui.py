@@ -11,6 +11,8 @@ from urllib.parse import urlparse
 import pytest
 from playwright.sync_api import sync_playwright
 
+from schemas.config import TrainingConfig
+
 if TYPE_CHECKING:
     from tests.deployments.conftest import PrefectStack
 
@@ -92,3 +94,51 @@ def test_quick_run_from_the_ui_reaches_completed(stack: PrefectStack, page):
         assert time.monotonic() < deadline, "the flow run page never showed Completed"
         page.reload()
         page.wait_for_timeout(2000)
+
+
+def test_custom_run_form_is_the_config_model_and_refuses_zero_epochs(stack: PrefectStack, page):
+    adhoc = stack.deployment("retrain/retrain-adhoc")
+
+    def adhoc_runs() -> int:
+        response = stack.request(
+            "POST",
+            "/flow_runs/count",
+            json={"deployments": {"id": {"any_": [adhoc["id"]]}}},
+        )
+        response.raise_for_status()
+        return int(response.json())
+
+    before = adhoc_runs()
+    page.goto(stack.url + "/")
+    page.get_by_role("link", name="Deployments").first.click()
+    page.get_by_role("link", name="retrain-adhoc").first.click()
+    page.get_by_role("button", name="Run").first.click()
+    page.get_by_role("menuitem", name="Custom run").click()
+
+    # Every field of the config model, with its description and default.
+    description = "Training epochs (the seed: 15)."
+    page.get_by_text(description).wait_for()
+    for text in (
+        "Root of the model registry",
+        "Days at the end of the data kept for the one final test",
+        "Kernel initialiser of every Dense layer",
+    ):
+        assert page.get_by_text(text, exact=False).first.is_visible()
+    epochs = (
+        page.get_by_text(description)
+        .locator("xpath=ancestor::div[.//input][1]")
+        .locator("input")
+        .first
+    )
+    # The form starts from the deployment's parameters over the model's defaults.
+    training = adhoc["parameters"]["config"].get("training", {})
+    assert epochs.input_value() == str(training.get("epochs", TrainingConfig().epochs))
+
+    epochs.fill("0")
+    page.get_by_role("button", name="Submit").click()
+    # The browser refuses the submit (its bubble is not part of the page) ...
+    assert epochs.evaluate("element => element.validity.valid") is False
+    assert "greater than or equal to 1" in epochs.evaluate("element => element.validationMessage")
+    # ... so no flow run is created (the server would refuse it too; see test_deployments.py).
+    page.wait_for_timeout(2000)
+    assert adhoc_runs() == before

@@ -1,4 +1,5 @@
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +26,22 @@ STEPS = (
 )
 
 
-def task_states(state) -> dict[str, str]:
+def task_states(state, timeout: float = 60.0) -> dict[str, str]:
     """Task name -> final state name of every task run of one flow run."""
     flow_run_id = state.state_details.flow_run_id
+    deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-        )
-    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs}
+        while True:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+            )
+            # Task-run states reach the API as events, a moment after the flow returns.
+            if all(run.state is not None and run.state.is_final() for run in runs):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"task runs without a final state: {runs}")
+            time.sleep(0.5)
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs if run.state}
 
 
 def test_run_writes_every_output_and_rerun_is_cached(small_config: RetrainConfig):

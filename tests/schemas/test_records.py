@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from schemas.records import DAY_COLUMNS, validate_day_csv
-from schemas.synthetic import make_day_frame, to_csv_bytes
+from schemas.records import DAY_COLUMNS, HOUR_COLUMNS, validate_day_csv
+from schemas.synthetic import make_day_frame, make_records, to_csv_bytes
 
 
 def _validate(frame: pd.DataFrame, min_rows: int = 10):
@@ -103,7 +103,7 @@ def test_all_failures_are_collected_together():
 
 def test_too_few_rows_for_the_split():
     _, report = _validate(make_day_frame(20), min_rows=141)
-    assert any("at least 141 rows" in f.rule and f.value == "20 rows" for f in report.failures)
+    assert any("at least 141 days" in f.rule and f.value == "20 days" for f in report.failures)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +113,7 @@ def test_too_few_rows_for_the_split():
         (b"\xff\xfe\x00bad", "UTF-8"),
         (",".join(DAY_COLUMNS).encode() + b"\n1,2\n", "not empty"),
         (b"instant,dteday\n1,2011-01-01\n", "column is present"),
-        (b"a,b\n1,2,3\n", "as many fields"),
+        (",".join(DAY_COLUMNS).encode() + b"\n" + b",".join([b"1"] * 18) + b"\n", "as many fields"),
     ],
 )
 def test_malformed_files_are_reported_not_raised(data, rule):
@@ -135,3 +135,90 @@ def test_suspicious_values_are_warnings_not_errors():
     typed, report = _validate(frame)
     assert report.ok and typed is not None
     assert any(w.row == 8 and w.column == "hum" for w in report.warnings)
+
+
+# --- chunked validation, hourly records, stations ---------------------------------------
+
+
+def test_rules_between_rows_hold_across_chunk_borders():
+    frame = make_day_frame(60, seed=3).astype(object)
+    frame.loc[16, "dteday"] = frame.loc[15, "dteday"]  # row 17 repeats row 16: chunk border
+    frame.loc[40, "hum"] = "wet"  # a parse failure in the third chunk
+    typed, report = validate_day_csv(to_csv_bytes(frame), "days.csv", 10, chunk_rows=16)
+    assert typed is None
+    assert any(f.row == 17 and "unique dates" in f.rule for f in report.failures)
+    assert any(f.row == 41 and f.column == "hum" and f.value == "'wet'" for f in report.failures)
+
+
+def test_chunked_validation_returns_the_same_rows_as_one_chunk():
+    data = to_csv_bytes(make_records(40, stations=3, granularity="hour", seed=1))
+    whole, _ = validate_day_csv(data, "h.csv", 10, "hour")
+    chunked, report = validate_day_csv(data, "h.csv", 10, "hour", chunk_rows=100)
+    assert report.ok and whole is not None and chunked is not None
+    pd.testing.assert_frame_equal(whole, chunked)
+    assert list(whole.index[:3]) == [0, 1, 2] and whole.index[-1] == len(whole) - 1
+
+
+def test_generated_hours_and_stations_pass_every_rule():
+    for stations, granularity in ((0, "hour"), (4, "day"), (4, "hour")):
+        frame = make_records(30, stations=stations, granularity=granularity, seed=2)
+        typed, report = validate_day_csv(to_csv_bytes(frame), "x.csv", 10, granularity, 97)
+        assert report.ok, [f.describe() for f in report.failures]
+        assert typed is not None and len(typed) == len(frame)
+    assert list(make_records(2, granularity="hour").columns) == list(HOUR_COLUMNS)
+
+
+def test_missing_hours_are_a_warning_with_the_count():
+    frame = make_records(20, granularity="hour", seed=4)
+    frame = frame.drop(index=[30, 31, 200]).reset_index(drop=True)
+    typed, report = validate_day_csv(to_csv_bytes(frame), "hour.csv", 10, "hour", chunk_rows=64)
+    assert report.ok and typed is not None
+    gaps = [w for w in report.warnings if w.row is not None and "missing hour" in w.rule]
+    assert [(w.row, w.value.split()[0]) for w in gaps] == [(31, "2"), (199, "1")]
+    assert any(w.value == "3 hour(s) missing in 2 gap(s)" for w in report.warnings)
+
+
+def test_duplicate_hour_is_an_error():
+    frame = make_records(5, granularity="hour", seed=4)
+    frame.loc[50, "hr"] = frame.loc[49, "hr"]
+    typed, report = validate_day_csv(to_csv_bytes(frame), "hour.csv", 1, "hour")
+    assert typed is None
+    assert any(f.row == 51 and "unique records" in f.rule for f in report.failures)
+
+
+def test_hour_out_of_range_is_an_error():
+    frame = make_records(5, granularity="hour", seed=4)
+    frame.loc[7, "hr"] = 24
+    _, report = validate_day_csv(to_csv_bytes(frame), "hour.csv", 1, "hour")
+    assert any(f.row == 8 and f.column == "hr" and f.value == "24" for f in report.failures)
+
+
+def test_a_station_missing_a_day_is_an_error_naming_the_station():
+    frame = make_records(30, stations=3, seed=5)
+    # Day 11 of the second station (31001) is missing; the other stations are complete.
+    drop = frame.index[(frame["dteday"] == "2011-01-11") & (frame["station"] == 31001)]
+    frame = frame.drop(index=drop).reset_index(drop=True)
+    typed, report = validate_day_csv(to_csv_bytes(frame), "s.csv", 10, chunk_rows=20)
+    assert typed is None
+    gaps = [f for f in report.failures if "station's previous row" in f.rule]
+    assert len(gaps) == 1 and "station=31001" in gaps[0].value and "2011-01-12" in gaps[0].value
+
+
+def test_duplicate_and_unsorted_station_rows_are_errors():
+    frame = make_records(20, stations=3, seed=5)
+    frame.loc[10, "station"] = frame.loc[9, "station"]  # (date, station) twice
+    frame.loc[[22, 23], "station"] = frame.loc[[23, 22], "station"].to_numpy()  # same day
+    typed, report = validate_day_csv(to_csv_bytes(frame), "s.csv", 1)
+    assert typed is None
+    assert any(f.row == 11 and "unique records" in f.rule for f in report.failures)
+    assert any(f.row == 24 and "sorted" in f.rule for f in report.failures)
+
+
+def test_a_rule_broken_on_every_row_is_listed_a_few_times_and_counted():
+    frame = make_day_frame(200, seed=1)
+    frame["cnt"] = frame["cnt"] + 1
+    _, report = validate_day_csv(to_csv_bytes(frame), "d.csv", 10)
+    rule = "cnt = casual + registered"
+    assert report.failure_counts[rule] == 200
+    assert len([f for f in report.failures if f.rule == rule]) == 51  # 50 rows + "... and 150"
+    assert report.to_json()["failure_counts"][rule] == 200

@@ -67,3 +67,30 @@ def test_failed_publish_keeps_previous_folder(tmp_path: Path):
         publish_directory(destination, {"a.txt": b"new", "b.txt": missing})
     assert (destination / "a.txt").read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "store"]
+
+
+def test_array_appender_writes_what_np_save_would(tmp_path):
+    from tasks.store import ArrayAppender, ArtifactStore, load_array
+
+    store = ArtifactStore(tmp_path)
+    blocks = [np.arange(i * 6, i * 6 + 6, dtype=np.float32).reshape(3, 2) for i in range(4)]
+    with ArrayAppender(store, "float32", (2,)) as appender:
+        for block in blocks:
+            appender.append(block)
+        ref = appender.finish()
+    expected = np.concatenate(blocks)
+    np.testing.assert_array_equal(load_array(ref), expected)
+    assert ref.shape == (12, 2) and ref.sha256 == store.put_array(expected).sha256
+    dates = ArrayAppender(store, "datetime64[D]", ())
+    dates.append(np.array(["2011-01-01", "2011-01-02"], dtype="datetime64[D]"))
+    assert str(load_array(dates.finish())[1]) == "2011-01-02"
+
+
+def test_array_appender_leaves_nothing_when_aborted(tmp_path):
+    from tasks.store import ArrayAppender, ArtifactStore
+
+    store = ArtifactStore(tmp_path)
+    with pytest.raises(RuntimeError), ArrayAppender(store, "int64", ()) as appender:
+        appender.append(np.arange(5))
+        raise RuntimeError("stop")
+    assert not appender.temp.exists() and not list(store.objects.rglob("*.npy"))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from schemas.config import ModelConfig, TrainingConfig
-from tasks.store import ArtifactStore, is_intact
+from tasks.store import ArtifactStore, is_intact, load_array
 from tasks.train import checkpoint_saver, fit_model
 
 
@@ -12,7 +12,8 @@ def _arrays(rows: int = 120, seed: int = 0):
     rng = np.random.default_rng(seed)
     x = rng.normal(0, 1, (rows, 11)).astype(np.float32)
     y = (x[:, :1] * 0.8 - x[:, 7:8] * 0.5 + rng.normal(0, 0.1, (rows, 1))).astype(np.float32)
-    return x[:100], y[:100], x[100:], y[100:]
+    cut = rows * 5 // 6
+    return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
 def _fit(tmp_path: Path, seed: int = 0, epochs: int = 3):
@@ -107,3 +108,53 @@ def test_training_process_streams_epochs_and_returns_the_run(tmp_path: Path):
     )
     assert seen == [(1, 2), (2, 2)]
     assert [r.epoch for r in run.history] == [1, 2] and all(is_intact(c) for c in run.checkpoints)
+
+
+def test_large_arrays_stream_from_the_memmap_every_row_once_per_epoch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import tasks.train as train
+
+    monkeypatch.setattr(train, "IN_MEMORY_BYTES", 0)  # force the memory-mapped path
+    monkeypatch.setattr(train, "BLOCK_ROWS", 64)
+    store = ArtifactStore(tmp_path)
+    rows = np.arange(300, dtype=np.float32)
+    x_ref = store.put_array(np.stack([rows, -rows], axis=1))
+    y_ref = store.put_array(rows.reshape(-1, 1))
+    x, y = load_array(x_ref, mmap=True), load_array(y_ref, mmap=True)
+    tf = train.import_tensorflow()
+    data = train.make_dataset(tf, x, y, batch_size=32, seed=3)
+    epochs = [[(bx.numpy(), by.numpy()) for bx, by in data] for _ in range(2)]
+    for batches in epochs:
+        seen = np.concatenate([by[:, 0] for _, by in batches])
+        assert sorted(seen.tolist()) == rows.tolist()  # every row exactly once
+        assert all(np.array_equal(bx[:, 0], by[:, 0]) for bx, by in batches)  # x and y agree
+    first = np.concatenate([by[:, 0] for _, by in epochs[0]])
+    second = np.concatenate([by[:, 0] for _, by in epochs[1]])
+    assert not np.array_equal(first, second)  # reshuffled every epoch
+
+
+def test_training_on_memory_mapped_arrays_learns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    import tasks.train as train
+
+    monkeypatch.setattr(train, "IN_MEMORY_BYTES", 0)
+    store = ArtifactStore(tmp_path)
+    arrays = [load_array(store.put_array(a), mmap=True) for a in _arrays(600)]
+    training = TrainingConfig(epochs=3, batch_size=16, learning_rate=0.05)
+    run = fit_model(*arrays, ModelConfig(), training, checkpoint_saver(store))
+    assert [r.epoch for r in run.history] == [1, 2, 3]
+    assert run.history[-1].loss < run.history[0].loss
+
+
+def test_several_steps_per_execution_give_the_same_losses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import tasks.train as train
+
+    monkeypatch.setattr(train, "STEPS_PER_EXECUTION", 1)
+    one = _fit(tmp_path / "one", seed=4, epochs=2)
+    monkeypatch.setattr(train, "STEPS_PER_EXECUTION", 5)
+    five = _fit(tmp_path / "five", seed=4, epochs=2)
+    np.testing.assert_allclose(
+        [r.loss for r in one.history], [r.loss for r in five.history], rtol=1e-6
+    )

@@ -1,0 +1,30 @@
+"""The benchmarks in quick mode (small sizes), so that their code cannot rot."""
+
+import pytest
+
+from benchmarks import orchestration, scale, training_throughput
+
+pytestmark = pytest.mark.slow
+
+
+def test_training_benchmark_runs_and_both_trainers_agree(capsys: pytest.CaptureFixture[str]):
+    result = training_throughput.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "naive model.fit" in out and "ours (fit_model)" in out
+    assert result["loss_gap"] < 1e-5  # several steps per execution: the same losses
+
+
+def test_scale_benchmark_runs_every_stage(capsys: pytest.CaptureFixture[str]):
+    results = scale.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "Cost of validation" in out and "Seconds per million rows" in out
+    assert [r["rows"] for r in results] == [150, 1500, 150 * 24 * 3]
+    assert all(r[s]["seconds"] > 0 for r in results for s in scale.PRE_TRAINING)
+    assert "train" in results[-1] and results[-1]["train"]["train_rows"] > 0
+
+
+def test_orchestration_benchmark_runs_cold_and_warm(capsys: pytest.CaptureFixture[str]):
+    result = orchestration.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "bikeflow warm, server" in out
+    assert all(len(values) == 1 for values in result["times"].values())
