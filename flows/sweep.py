@@ -384,8 +384,8 @@ def sweep(config: SweepConfig = SweepConfig()) -> Leaderboard:  # noqa: B008
     base = config.base
     trials = expand_trials(config)
     logger.info("sweep of %d trials (%d seeds each)", len(trials), len(config.seeds))
-    raw = ingest_source(base.source, base.store_root)
-    table = validate_records(raw, base.split.test_days, base.store_root)
+    raw = ingest_source(base.source, base.store_root, f"{base.granularity}.csv")
+    table = validate_records(raw, base.split.test_days, base.store_root, base.granularity)
     plan = split_by_date(table, base.split)
     # One normalisation per distinct feature config, shared (and cached) by its trials.
     normalised: dict[FeatureConfig, NormalisedData] = {}

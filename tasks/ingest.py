@@ -61,6 +61,25 @@ def local_path(source: str) -> Path:
     return path
 
 
+PROGRESS_SECONDS = 10.0  # a progress line at most this often: long downloads, quiet logs
+
+
+def _with_progress(chunks: Iterator[bytes], total: int, url: str) -> Iterator[bytes]:
+    """Pass chunks through, logging the bytes received so far every PROGRESS_SECONDS."""
+    from prefect.context import TaskRunContext
+    from prefect.logging import get_run_logger
+
+    logger = get_run_logger() if TaskRunContext.get() else None
+    received, last = 0, time.monotonic()
+    for chunk in chunks:
+        received += len(chunk)
+        if logger is not None and time.monotonic() - last > PROGRESS_SECONDS:
+            last = time.monotonic()
+            share = f" of {total / 1e6:.1f} MB ({100 * received / total:.0f}%)" if total else ""
+            logger.info("downloaded %.1f MB%s from %s", received / 1e6, share, url)
+        yield chunk
+
+
 def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
     """Stream a URL into the store, retrying transient failures; never keeps a partial file."""
     last_error: Exception | None = None
@@ -80,7 +99,9 @@ def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
                     raise SourceError(
                         f"source {url}: {declared} bytes is over the {MAX_DOWNLOAD_BYTES}-byte cap"
                     )
-                chunks: Iterator[bytes] = response.iter_bytes(1 << 20)
+                chunks: Iterator[bytes] = _with_progress(
+                    response.iter_bytes(1 << 20), declared, url
+                )
                 return store.put_stream(chunks, suffix, max_bytes=MAX_DOWNLOAD_BYTES)
         except (httpx.TransportError, httpx.HTTPStatusError) as error:
             last_error = error
