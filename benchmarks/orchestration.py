@@ -114,6 +114,9 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     def bikeflow(env: dict[str, str], store: Path) -> float:
         argv = [PYTHON, "-m", "flows.cli", "run", "--source", source, "--store-root", str(store)]
         argv += ["--output-dir", str(work / f"out-{next(counter)}"), *extra]
+        # One registry per store: otherwise a later cold run's model becomes champion and the
+        # warm rerun of an earlier store must load TensorFlow to re-score both for promotion.
+        argv += ["--registry-root", f"{store}-registry"]
         done = run_child(argv, env=env)
         if done["code"] != 0:
             raise SystemExit(f"bikeflow run failed:\n{done['stderr'][-3000:]}")

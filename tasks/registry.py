@@ -308,7 +308,15 @@ class Registry:
             champion = self.champion()
             recorded = recorded_scores(challenger)
             champion_scores: Scores | None
-            if champion is not None and champion.version == challenger.version and recorded:
+            different_inputs = champion is not None and (
+                self.statistics(champion).feature_names != self.statistics(challenger).feature_names
+            )
+            if different_inputs:
+                # E.g. an hourly model against a daily champion: the champion cannot score these
+                # rows, and batch prediction expects the champion's inputs, so it stays.
+                challenger_scores = self.score(challenger, features, target)
+                champion_scores = None
+            elif champion is not None and champion.version == challenger.version and recorded:
                 # The champion's very model (a fully cached rerun): it cannot beat itself, and
                 # loading TensorFlow to recompute the scores its run recorded is wasted time.
                 challenger_scores = champion_scores = recorded
@@ -324,6 +332,13 @@ class Registry:
                 outcome, reason = "first-champion", "the registry had no champion"
             elif champion.version == challenger.version:
                 outcome, reason = "rejected", "the challenger is the champion's very model"
+            elif different_inputs:
+                outcome = "rejected"
+                reason = (
+                    "the challenger takes other input columns than the champion "
+                    f"({len(self.statistics(challenger).feature_names)} vs "
+                    f"{len(self.statistics(champion).feature_names)}); use another registry_root"
+                )
             else:
                 assert champion_scores is not None
                 old_score = getattr(champion_scores, PROMOTION_METRIC)

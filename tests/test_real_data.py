@@ -67,6 +67,8 @@ def test_real_hour_csv_runs_end_to_end_with_missing_hours_as_a_warning(
             str(output),
             "--store-root",
             str(tmp_path / "store"),
+            "--registry-root",
+            str(tmp_path / "registry"),
             "--batch-size",
             "64",
             "--epochs",

@@ -220,3 +220,26 @@ def test_cached_rerun_of_the_champion_reuses_its_recorded_scores(
     decision = registry.promote(rerun, np.empty((0, 11)), np.empty((0, 1)))
     assert decision.outcome == "rejected"
     assert decision.challenger_scores == decision.champion_scores == scores
+
+
+def test_model_with_other_inputs_never_replaces_the_champion(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    registry = Registry(tmp_path / "models")
+    good, _, stats = candidates(store, days)
+    champion = register(registry, good, stats)
+    registry.promote(champion, *newest_window(days))
+    # An hourly-style model: one more input column (hr) than the daily champion.
+    features, target = days
+    wider = np.hstack([features, np.arange(len(features)).reshape(-1, 1) % 24])
+    names = (*FEATURE_COLUMNS, "hr")
+    hourly_stats = fit_statistics(wider, target, TRAIN, names)
+    model = keras.Sequential([keras.Input(shape=(len(names),)), layers.Dense(1)])
+    challenger = register(
+        registry, save(store, model), store.put_json(hourly_stats.model_dump(mode="json"))
+    )
+    decision = registry.promote(
+        challenger, wider[TEST.start : TEST.stop], target[TEST.start : TEST.stop]
+    )
+    assert decision.outcome == "rejected" and "other input columns" in decision.reason
+    assert registry.require_champion().version == champion.version
