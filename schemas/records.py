@@ -430,12 +430,14 @@ class RecordValidator:
                     self.seconds["sequence"] += time.perf_counter() - checked
                     yield typed
         except UnicodeDecodeError as error:
+            row, offset, byte = _first_undecodable(handle)
             report.fail(
                 Failure(
-                    None,
+                    row,
                     None,
                     "file is UTF-8 text",
-                    f"byte {error.object[error.start]:#04x} at offset {error.start}",
+                    f"byte {byte if byte is not None else error.object[error.start]:#04x} "
+                    f"at offset {offset if offset is not None else error.start}",
                 )
             )
         except pd.errors.EmptyDataError:
@@ -541,7 +543,8 @@ class RecordValidator:
     def finish(self) -> ValidationReport:
         """Add the whole-file rules (enough days; outlier counts) and close the report."""
         report = self.report
-        if self.days < self.min_days and report.rows and report.ok:
+        # A header with no rows is too few days too (it must not pass as an empty table).
+        if self.days < self.min_days and report.ok:
             report.fail(
                 Failure(
                     None,
@@ -574,6 +577,27 @@ class RecordValidator:
         self._counts = []
         report.close()
         return report
+
+
+def _first_undecodable(handle: IO[bytes]) -> tuple[int | None, int | None, int | None]:
+    """Row, file offset and value of the first byte that is not UTF-8 (None where unknown).
+
+    pandas reports the offset within its own read buffer, so the file is scanned again, line
+    by line, to name the row; this only runs once a file has already failed.
+    """
+    try:
+        handle.seek(0)
+    except (OSError, ValueError):
+        return None, None, None
+    offset = 0
+    for line_number, line in enumerate(handle, start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            # The header is line 1, so data row N is line N + 1.
+            return line_number - 1 or None, offset + error.start, line[error.start]
+        offset += len(line)
+    return None, None, None
 
 
 def validate_csv(

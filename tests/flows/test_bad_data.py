@@ -132,8 +132,8 @@ def _zip_of_csv_with_nul() -> bytes:
 CASES: dict[str, tuple[Callable[[], bytes], tuple[str, ...]]] = {
     "empty-file": (lambda: b"", ("file has a header row", "empty file")),
     "whitespace-only": (lambda: b"\n  \n\n", ("file has a header row", "empty file")),
-    "header-only": (lambda: _first_rows(0), ("at least", "0 rows")),
-    "too-few-rows-for-split": (lambda: _first_rows(20), ("at least", "20 rows")),
+    "header-only": (lambda: _first_rows(0), ("at least", "0 days")),
+    "too-few-rows-for-split": (lambda: _first_rows(20), ("at least", "20 days")),
     "missing-column": (lambda: _drop_column("hum"), ("column hum", "column is present", "missing")),
     "renamed-column": (
         lambda: _rename_column("windspeed", "wind"),
@@ -154,7 +154,7 @@ CASES: dict[str, tuple[Callable[[], bytes], tuple[str, ...]]] = {
     ),
     "fraction-in-integer-column": (
         _set(12, "casual", "12.5"),
-        ("row 12", "column casual", "value is an integer", "'12.5'"),
+        ("row 12", "column casual", "value is an integer", "12.5"),
     ),
     "text-in-float-column": (
         _set(5, "temp", "warm"),
@@ -162,7 +162,7 @@ CASES: dict[str, tuple[Callable[[], bytes], tuple[str, ...]]] = {
     ),
     "infinite-float": (
         _set(6, "windspeed", "inf"),
-        ("row 6", "column windspeed", "value is a finite number", "'inf'"),
+        ("row 6", "column windspeed", "value is a finite number", "inf"),
     ),
     "nan-float": (
         _set(8, "atemp", "NaN"),
