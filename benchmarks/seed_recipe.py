@@ -1,6 +1,6 @@
 """The seed's recipe on the real day.csv over several random seeds, beside the seed's figure.
 
-Usage: python benchmarks/seed_recipe.py [--data-dir ../shared/data/bike-sharing] [--seeds 5]
+Usage: BIKEFLOW_ROOTS=$PWD:/tmp python benchmarks/seed_recipe.py [--data-dir DIR] [--seeds 5]
 
 For each seed it runs the retrain flow with the default config (the seed's MLP and schedule,
 best epoch chosen on validation) and prints test RMSE/MAE, the test loss in the seed's units
@@ -58,6 +58,7 @@ def main() -> None:
                 source=str(Path(args.data_dir) / "day.csv"),
                 store_root=str(root / "store"),
                 output_dir=str(root / "out"),
+                registry_root=str(root / "models"),
                 training=TrainingConfig(seed=seed),
             )
             summary = retrain(config)
