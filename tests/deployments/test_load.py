@@ -109,6 +109,19 @@ def test_ten_runs_triggered_at_once_complete_one_at_a_time_and_lose_no_decision(
     for run in ordered[1:]:
         assert "AwaitingConcurrencySlot" in stack.state_history(run["id"]), run["name"]
 
+    # Each seed was trained once; the other eight runs took their model from the shared cache.
+    response = stack.request(
+        "POST",
+        "/task_runs/filter",
+        json={
+            "flow_runs": {"id": {"any_": ids}},
+            "task_runs": {"name": {"like_": "train_model"}},
+        },
+    )
+    response.raise_for_status()
+    trainings = sorted(task_run["state_name"] for task_run in response.json())
+    assert trainings == ["Cached"] * (RUNS - len(SEEDS)) + ["Completed"] * len(SEEDS), trainings
+
     # Nothing lost: ten decision records, one per run, in the shared registry.
     registry = Registry(registry_root)
     files = sorted(registry.decisions.glob("*.json"))
