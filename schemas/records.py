@@ -131,6 +131,15 @@ class HourRecords(DayRecords):
         coerce = False
 
 
+# Frame-check method -> the rule's name, for checks pandera reports by method name.
+METHOD_RULES: dict[str, str] = {
+    "yr_matches_date": "yr = year of dteday - 2011",
+    "month_matches_date": "mnth = month of dteday",
+    "weekday_matches_date": "weekday = day of week of dteday (0 = Sunday)",
+    "workingday_consistent": "workingday = 1 exactly on Monday-Friday non-holidays",
+    "counts_add_up": "cnt = casual + registered",
+}
+
 # Which columns a row-level rule is about: named in the report with their values.
 RULE_COLUMNS: dict[str, tuple[str, ...]] = {
     "yr = year of dteday - 2011": ("yr", "dteday"),
@@ -312,6 +321,9 @@ def check_model(
     seen: set[tuple[int, str]] = set()
     for case in cases.itertuples(index=False):
         rule = str(case.check)
+        # pandera reports an inherited frame check by its method name once the parent model
+        # has been used (HourRecords after DayRecords): map it back to the rule's name.
+        rule = METHOD_RULES.get(rule, rule)
         index = case.index
         if index is None or (isinstance(index, float) and np.isnan(index)):
             report.fail(Failure(None, str(case.column), rule, _text(case.failure_case)))

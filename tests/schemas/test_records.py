@@ -222,3 +222,15 @@ def test_a_rule_broken_on_every_row_is_listed_a_few_times_and_counted():
     assert report.failure_counts[rule] == 200
     assert len([f for f in report.failures if f.rule == rule]) == 51  # 50 rows + "... and 150"
     assert report.to_json()["failure_counts"][rule] == 200
+
+
+def test_hourly_rules_keep_their_names_after_daily_validation():
+    from schemas.synthetic import make_records
+
+    assert _validate(make_day_frame(60))[1].ok  # uses DayRecords, HourRecords' parent, first
+    hours = make_records(30, granularity="hour")
+    hours.loc[30, "weekday"] = (hours.loc[30, "weekday"] + 1) % 7
+    _, report = validate_day_csv(to_csv_bytes(hours), "h.csv", 10, granularity="hour")
+    assert any(
+        f.row == 31 and f.column == "weekday" and "day of week" in f.rule for f in report.failures
+    ), [f.describe() for f in report.failures]
