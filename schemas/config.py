@@ -120,10 +120,10 @@ class FeatureConfig(_Frozen):
         description="ordinal keeps every column an integer (the seed); one-hot turns season, "
         "weathersit, weekday and month into indicator columns.",
     )
-    target_transform: Literal["none", "log"] = Field(
+    target_transform: Literal["none", "log", "sqrt"] = Field(
         "none",
-        description="Transform of the count before normalisation: log trains on log(1 + cnt); "
-        "predictions are turned back into counts before any metric.",
+        description="Transform of the count before normalisation: log trains on log(1 + cnt), "
+        "sqrt on its square root; predictions are turned back into counts before any metric.",
     )
 
 

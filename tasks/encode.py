@@ -22,7 +22,7 @@ ONE_HOT_DOMAINS: dict[str, tuple[int, ...]] = {
     "weathersit": (1, 2, 3, 4),
 }
 
-TargetTransform = Literal["none", "log"]
+TargetTransform = Literal["none", "log", "sqrt"]
 
 
 class FeatureEncoding(BaseModel):
@@ -72,16 +72,23 @@ def fit_encoding(
 
 
 def transform_target(target: np.ndarray, transform: TargetTransform) -> np.ndarray:
-    """Counts to the scale the model learns on (log: log(1 + cnt))."""
+    """Counts to the scale the model learns on (log: log(1 + cnt); sqrt: its square root)."""
     values = np.asarray(target, dtype=np.float64)
+    if transform in ("log", "sqrt") and np.any(values < 0):
+        raise ValueError(f"a {transform} target transform needs counts >= 0")
     if transform == "log":
-        if np.any(values < 0):
-            raise ValueError("a log target transform needs counts >= 0")
         return np.log1p(values)
+    if transform == "sqrt":
+        return np.sqrt(values)
     return values
 
 
 def invert_target(values: np.ndarray, transform: TargetTransform) -> np.ndarray:
     """The model's scale back to counts (inverse of ``transform_target``)."""
     values = np.asarray(values, dtype=np.float64)
-    return np.expm1(values) if transform == "log" else values
+    if transform == "log":
+        return np.expm1(values)
+    if transform == "sqrt":
+        # A negative prediction has no square root; clipping at 0 keeps counts >= 0.
+        return np.square(np.maximum(values, 0.0))
+    return values

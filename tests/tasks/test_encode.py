@@ -51,6 +51,16 @@ def test_one_hot_expands_the_categorical_columns_in_place():
     assert fit_encoding("ordinal", FEATURE_COLUMNS).encode(raw).shape == raw.shape
 
 
+def test_sqrt_transform_inverts_to_counts_clips_negative_predictions_and_refuses_negatives():
+    counts = np.array([[0.0], [4.0], [8714.0]])
+    np.testing.assert_allclose(transform_target(counts, "sqrt"), np.sqrt(counts))
+    np.testing.assert_allclose(invert_target(transform_target(counts, "sqrt"), "sqrt"), counts)
+    # A network can predict below 0 on the sqrt scale; squaring it would make a positive count.
+    assert invert_target(np.array([[-3.0]]), "sqrt")[0, 0] == 0.0
+    with pytest.raises(ValueError, match="sqrt target transform needs counts >= 0"):
+        transform_target(np.array([[-1.0]]), "sqrt")
+
+
 def test_log_transform_inverts_to_counts_and_refuses_negative_counts():
     counts = np.array([[0.0], [22.0], [8714.0]])
     np.testing.assert_allclose(invert_target(transform_target(counts, "log"), "log"), counts)
