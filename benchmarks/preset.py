@@ -74,8 +74,14 @@ def run_procedure(
 ) -> dict[str, Any]:
     """One independent run of the preset; returns validation and test scores in bikes."""
     plan = plan_split(dates, config.split.test_days, config.split.validation_fraction)
-    encoding = fit_encoding(config.features.encoding, FEATURE_COLUMNS)
-    encoded = encoding.encode(features)
+    encoding = fit_encoding(
+        config.features.encoding,
+        FEATURE_COLUMNS,
+        config.features.holidays,
+        config.features.holiday_window_days,
+        dates[plan.train.start : plan.train.stop],
+    )
+    encoded = encoding.encode(features, dates)
     stats = fit_statistics(
         encoded,
         counts,

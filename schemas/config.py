@@ -125,6 +125,18 @@ class FeatureConfig(_Frozen):
         description="Transform of the count before normalisation: log trains on log(1 + cnt), "
         "sqrt on its square root; predictions are turned back into counts before any metric.",
     )
+    holidays: Literal["none", "us-federal"] = Field(
+        "none",
+        description="Holiday windows: us-federal adds one 0/1 column per US federal holiday "
+        "(pandas' calendar, observed dates), 1 within holiday_window_days of it; none adds "
+        "nothing (the seed).",
+    )
+    holiday_window_days: int = Field(
+        3,
+        ge=0,
+        le=14,
+        description="Days before and after a holiday that its column marks (0 = the day only).",
+    )
 
 
 class TrainingConfig(_Frozen):

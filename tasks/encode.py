@@ -3,11 +3,17 @@
 The seed encodes categorical columns as one-hot vectors and keeps ordinal ones as integers.
 The encoding is recorded in the statistics (``normalisation.json``), so it travels with the
 model: new rows are encoded exactly the way the training rows were.
+
+Holiday windows follow Prophet's holiday effects: one indicator column per named holiday,
+1 within ``holiday_window_days`` days of it. The raw ``holiday`` flag marks the day itself
+only, so it cannot tell the days around Thanksgiving or Christmas (far below an ordinary
+day) from any other day.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +29,45 @@ ONE_HOT_DOMAINS: dict[str, tuple[int, ...]] = {
 }
 
 TargetTransform = Literal["none", "log", "sqrt"]
+HolidayCalendar = Literal["none", "us-federal"]
+
+# Holiday columns join the calendar block: they go before the trailing weather columns (temp,
+# atemp, hum, windspeed), which the two-input model feeds to a branch of its own.
+WEATHER_COLUMNS = 4
+HOLIDAY_PREFIX = "near:"
+
+
+@cache
+def _calendar_rules(calendar: str) -> dict[str, Any]:
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    if calendar != "us-federal":
+        raise ValueError(f"unknown holiday calendar {calendar!r}; choose 'us-federal'")
+    return {rule.name: rule for rule in USFederalHolidayCalendar.rules}
+
+
+def holiday_dates(
+    calendar: str, name: str, first: np.datetime64, last: np.datetime64
+) -> np.ndarray:
+    """Sorted observed dates (datetime64[D]) of one named holiday between two dates."""
+    rules = _calendar_rules(calendar)
+    if name not in rules:
+        raise ValueError(f"holiday {name!r} is not in the {calendar} calendar: {sorted(rules)}")
+    days = rules[name].dates(str(first), str(last))
+    return np.sort(np.asarray(days.values, dtype="datetime64[D]"))
+
+
+def days_to_nearest(dates: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """Absolute days from each date to the nearest of the sorted ``marks`` (int64 max if none)."""
+    far = np.iinfo(np.int64).max
+    days = np.asarray(dates).astype("datetime64[D]").astype(np.int64)
+    if len(marks) == 0:
+        return np.full(len(days), far, dtype=np.int64)
+    points = np.asarray(marks).astype("datetime64[D]").astype(np.int64)
+    after = np.searchsorted(points, days)
+    next_gap = np.where(after < len(points), points[np.minimum(after, len(points) - 1)] - days, far)
+    prev_gap = np.where(after > 0, days - points[np.maximum(after - 1, 0)], far)
+    return np.minimum(next_gap, prev_gap)
 
 
 class FeatureEncoding(BaseModel):
@@ -33,25 +78,55 @@ class FeatureEncoding(BaseModel):
     kind: Literal["ordinal", "one-hot"] = "ordinal"
     raw_names: tuple[str, ...] = ()
     categories: dict[str, tuple[int, ...]] = {}
+    holiday_calendar: HolidayCalendar = "none"
+    holidays: tuple[str, ...] = ()
+    holiday_window_days: int = 3
+
+    @property
+    def adds_columns(self) -> bool:
+        """Whether encoding changes the raw columns (one-hot or holiday windows)."""
+        return bool(self.categories or self.holidays)
+
+    def _holidays_before(self, index: int) -> bool:
+        return bool(self.holidays) and index == len(self.raw_names) - WEATHER_COLUMNS
 
     def encoded_names(self) -> tuple[str, ...]:
         """Names of the encoded columns, in order (a one-hot column becomes name=value)."""
         names: list[str] = []
-        for name in self.raw_names:
+        for index, name in enumerate(self.raw_names):
+            if self._holidays_before(index):
+                names += [f"{HOLIDAY_PREFIX}{holiday}" for holiday in self.holidays]
             if name in self.categories:
                 names += [f"{name}={value}" for value in self.categories[name]]
             else:
                 names.append(name)
         return tuple(names)
 
-    def encode(self, raw: np.ndarray) -> np.ndarray:
-        """Encode raw feature rows (columns in ``raw_names`` order) as float32."""
-        if not self.categories:
+    def holiday_columns(self, dates: np.ndarray) -> np.ndarray:
+        """One 0/1 column per holiday: 1 where the date is within that holiday's window."""
+        days = np.asarray(dates).astype("datetime64[D]")
+        # A year of margin finds the nearest occurrence across a year boundary too.
+        first, last = days.min() - np.timedelta64(366, "D"), days.max() + np.timedelta64(366, "D")
+        columns = [
+            days_to_nearest(days, holiday_dates(self.holiday_calendar, name, first, last))
+            <= self.holiday_window_days
+            for name in self.holidays
+        ]
+        return np.stack(columns, axis=1).astype(np.float32)
+
+    def encode(self, raw: np.ndarray, dates: np.ndarray | None = None) -> np.ndarray:
+        """Encode raw feature rows (columns in ``raw_names`` order; their dates for holidays)."""
+        if not self.adds_columns:
             return np.asarray(raw)  # ordinal: the raw columns as they are
         if raw.shape[1] != len(self.raw_names):
             raise ValueError(f"expected {len(self.raw_names)} raw columns, got {raw.shape[1]}")
+        if self.holidays and (dates is None or len(dates) != len(raw)):
+            given = "no dates" if dates is None else f"{len(dates)} dates"
+            raise ValueError(f"holiday windows need one date per row: {given} for {len(raw)} rows")
         parts: list[np.ndarray] = []
         for index, name in enumerate(self.raw_names):
+            if self._holidays_before(index):
+                parts.append(self.holiday_columns(np.asarray(dates)))
             column = np.asarray(raw[:, index])
             if name in self.categories:
                 values = np.asarray(self.categories[name], dtype=column.dtype)
@@ -62,13 +137,44 @@ class FeatureEncoding(BaseModel):
 
 
 def fit_encoding(
-    kind: Literal["ordinal", "one-hot"], raw_names: tuple[str, ...]
+    kind: Literal["ordinal", "one-hot"],
+    raw_names: tuple[str, ...],
+    holiday_calendar: HolidayCalendar = "none",
+    holiday_window_days: int = 3,
+    train_dates: np.ndarray | None = None,
 ) -> FeatureEncoding:
-    """Build the encoding for the table's columns (one-hot: the known categorical columns)."""
-    if kind == "ordinal":
-        return FeatureEncoding(kind=kind, raw_names=raw_names)
-    categories = {name: ONE_HOT_DOMAINS[name] for name in raw_names if name in ONE_HOT_DOMAINS}
-    return FeatureEncoding(kind=kind, raw_names=raw_names, categories=categories)
+    """Build the encoding for the table's columns (one-hot: the known categorical columns).
+
+    With a holiday calendar, each holiday whose window touches a training date gets a column;
+    one that never does would be a constant 0 in training, with nothing to learn from.
+    """
+    categories = (
+        {name: ONE_HOT_DOMAINS[name] for name in raw_names if name in ONE_HOT_DOMAINS}
+        if kind == "one-hot"
+        else {}
+    )
+    holidays: tuple[str, ...] = ()
+    if holiday_calendar != "none":
+        if train_dates is None or len(train_dates) == 0:
+            raise ValueError("holiday windows are fitted on the training dates; none were given")
+        if len(raw_names) <= WEATHER_COLUMNS:
+            raise ValueError(f"holiday windows need calendar columns before {raw_names[-4:]}")
+        days = np.asarray(train_dates).astype("datetime64[D]")
+        margin = np.timedelta64(holiday_window_days, "D")
+        first, last = days.min() - margin, days.max() + margin
+        holidays = tuple(
+            name
+            for name in _calendar_rules(holiday_calendar)
+            if len(holiday_dates(holiday_calendar, name, first, last))
+        )
+    return FeatureEncoding(
+        kind=kind,
+        raw_names=raw_names,
+        categories=categories,
+        holiday_calendar=holiday_calendar,
+        holidays=holidays,
+        holiday_window_days=holiday_window_days,
+    )
 
 
 def transform_target(target: np.ndarray, transform: TargetTransform) -> np.ndarray:

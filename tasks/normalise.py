@@ -45,9 +45,9 @@ class Statistics(BaseModel):
         std = np.asarray(self.feature_std, dtype=np.float64)
         return ((features - mean) / std).astype(np.float32)
 
-    def prepare_features(self, raw: np.ndarray) -> np.ndarray:
+    def prepare_features(self, raw: np.ndarray, dates: np.ndarray | None = None) -> np.ndarray:
         """Encode and scale raw feature rows (in the table's column order) for the model."""
-        return self.normalise_features(self.encoding.encode(raw))
+        return self.normalise_features(self.encoding.encode(raw, dates))
 
     def normalise_target(self, target: np.ndarray) -> np.ndarray:
         """Scale raw counts the way the training counts were scaled."""
@@ -120,7 +120,7 @@ def fit_statistics(
     return Statistics(
         encoding=encoding,
         target_transform=target_transform,
-        feature_names=encoding.encoded_names() if encoding.categories else feature_names,
+        feature_names=encoding.encoded_names() if encoding.adds_columns else feature_names,
         feature_mean=tuple(float(v) for v in feature_mean),
         feature_std=tuple(float(v) for v in feature_std),
         target_mean=float(target_mean[0]),
@@ -145,14 +145,16 @@ def _write_normalised(
     return store.write_array((rows, source.shape[1]), "float32", fill)
 
 
-def _write_encoded(store: ArtifactStore, raw: np.ndarray, encoding: FeatureEncoding) -> ArrayRef:
+def _write_encoded(
+    store: ArtifactStore, raw: np.ndarray, dates: np.ndarray, encoding: FeatureEncoding
+) -> ArrayRef:
     """Store the encoded feature matrix of every row, written in chunks."""
     width = len(encoding.encoded_names())
 
     def fill(out: np.ndarray) -> None:
         for begin in range(0, len(raw), CHUNK_ROWS):
             end = min(begin + CHUNK_ROWS, len(raw))
-            out[begin:end] = encoding.encode(np.asarray(raw[begin:end]))
+            out[begin:end] = encoding.encode(np.asarray(raw[begin:end]), dates[begin:end])
 
     return store.write_array((len(raw), width), "float32", fill)
 
@@ -173,9 +175,16 @@ def normalise_features(
     store = ArtifactStore(store_root)
     features = load_array(table.features, mmap=True)
     target = load_array(table.target, mmap=True)
-    encoding = fit_encoding(features_config.encoding, table.feature_names)
-    if encoding.categories:
-        features = load_array(_write_encoded(store, features, encoding), mmap=True)
+    dates = load_array(table.dates, mmap=True)
+    encoding = fit_encoding(
+        features_config.encoding,
+        table.feature_names,
+        features_config.holidays,
+        features_config.holiday_window_days,
+        dates[plan.train.start : plan.train.stop],
+    )
+    if encoding.adds_columns:
+        features = load_array(_write_encoded(store, features, dates, encoding), mmap=True)
     stats = fit_statistics(
         features,
         target,

@@ -77,7 +77,10 @@ def predict_frame(registry: Registry, champion: ModelVersion, days: pd.DataFrame
             f"champion {champion.version} was trained on features {raw_names}, "
             f"not {FEATURE_COLUMNS}"
         )
-    x = statistics.prepare_features(days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64))
+    x = statistics.prepare_features(
+        days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64),
+        days[DATE_COLUMN].to_numpy().astype("datetime64[D]"),
+    )
     predicted = predict_counts(registry.file_ref(champion, MODEL_FILE), x, statistics)
     return pd.DataFrame(
         {

@@ -280,11 +280,17 @@ class Registry:
             )
         return champion
 
-    def score(self, version: ModelVersion, features: np.ndarray, target: np.ndarray) -> Scores:
+    def score(
+        self,
+        version: ModelVersion,
+        features: np.ndarray,
+        target: np.ndarray,
+        dates: np.ndarray | None = None,
+    ) -> Scores:
         """Score a version on raw features and counts, normalised with its own statistics."""
         statistics = self.statistics(version)
-        # prepare_features applies the version's own encoding (one-hot) before scaling.
-        x = statistics.prepare_features(np.asarray(features, dtype=np.float64))
+        # prepare_features applies the version's own encoding (one-hot, holidays) first.
+        x = statistics.prepare_features(np.asarray(features, dtype=np.float64), dates)
         predicted = predict_counts(self.file_ref(version, MODEL_FILE), x, statistics)
         return regression_scores(np.asarray(target, dtype=np.float64).ravel(), predicted)
 
@@ -301,7 +307,11 @@ class Registry:
         return path
 
     def promote(
-        self, challenger: ModelVersion, features: np.ndarray, target: np.ndarray
+        self,
+        challenger: ModelVersion,
+        features: np.ndarray,
+        target: np.ndarray,
+        dates: np.ndarray | None = None,
     ) -> Decision:
         """Re-score challenger and champion on the same rows; promote only a strictly better one."""
         with self.locked():
@@ -314,7 +324,7 @@ class Registry:
             if different_inputs:
                 # E.g. an hourly model against a daily champion: the champion cannot score these
                 # rows, and batch prediction expects the champion's inputs, so it stays.
-                challenger_scores = self.score(challenger, features, target)
+                challenger_scores = self.score(challenger, features, target, dates)
                 champion_scores = None
             elif champion is not None and champion.version == challenger.version and recorded:
                 # The champion's very model (a fully cached rerun): it cannot beat itself, and
@@ -323,9 +333,9 @@ class Registry:
             else:
                 # Both are scored by the same code on the same rows, the newest test window;
                 # never by the numbers the champion had on an older window.
-                challenger_scores = self.score(challenger, features, target)
+                challenger_scores = self.score(challenger, features, target, dates)
                 champion_scores = (
-                    None if champion is None else self.score(champion, features, target)
+                    None if champion is None else self.score(champion, features, target, dates)
                 )
             new_score = getattr(challenger_scores, PROMOTION_METRIC)
             if champion is None:
@@ -434,7 +444,8 @@ def promote_model(
     )
     features = load_array(table.features, mmap=True)[plan.test.start : plan.test.stop]
     target = load_array(table.target, mmap=True)[plan.test.start : plan.test.stop]
-    decision = registry.promote(challenger, features, target)
+    dates = load_array(table.dates, mmap=True)[plan.test.start : plan.test.stop]
+    decision = registry.promote(challenger, features, target, dates)
     get_run_logger().info(
         "promotion %s: %s (champion now %s)",
         decision.outcome,

@@ -103,3 +103,76 @@ def test_encoded_statistics_ignore_validation_and_test_rows(tmp_path: Path):
     altered = table.model_copy(update={"target": store.put_array(changed_target)})
     after = normalise_features.fn(altered, plan, str(tmp_path), config).statistics
     assert before == after
+
+
+def _two_years() -> tuple[np.ndarray, np.ndarray]:
+    frame = make_day_frame(731, seed=3)
+    return (
+        frame[list(FEATURE_COLUMNS)].to_numpy(np.float32),
+        frame["dteday"].to_numpy().astype("datetime64[D]"),
+    )
+
+
+def test_holiday_windows_mark_the_days_around_each_observed_holiday():
+    raw, dates = _two_years()
+    encoding = fit_encoding("ordinal", FEATURE_COLUMNS, "us-federal", 3, dates[:600])
+    # Juneteenth (a federal holiday from 2021) never touches 2011-2012: no column for it.
+    assert "Thanksgiving Day" in encoding.holidays and "Christmas Day" in encoding.holidays
+    assert not any("Juneteenth" in name for name in encoding.holidays)
+    names = encoding.encoded_names()
+    # Holiday columns join the calendar block, before the four weather columns.
+    assert names[-4:] == ("temp", "atemp", "hum", "windspeed")
+    assert names[:7] == FEATURE_COLUMNS[:7]
+    encoded = encoding.encode(raw, dates)
+    assert encoded.shape == (731, 11 + len(encoding.holidays))
+    np.testing.assert_array_equal(encoded[:, :7], raw[:, :7])
+    np.testing.assert_array_equal(encoded[:, -4:], raw[:, -4:])
+
+    def marked(holiday: str) -> list[str]:
+        column = names.index(f"near:{holiday}")
+        return [str(day) for day in dates[encoded[:, column] == 1]]
+
+    thanksgiving = marked("Thanksgiving Day")
+    assert thanksgiving[:7] == [f"2011-11-{day}" for day in range(21, 28)]
+    assert len(thanksgiving) == 14  # 2011-11-24 and 2012-11-22, 3 days either side
+    # Christmas 2011 fell on a Sunday and was observed on Monday the 26th.
+    assert marked("Christmas Day")[:7] == [f"2011-12-{day}" for day in range(23, 30)]
+    # New Year's Day 2012 (observed Monday 2 January) reaches back across the year boundary.
+    assert "2011-12-30" in marked("New Year's Day") and "2012-01-05" in marked("New Year's Day")
+
+
+def test_holiday_window_zero_marks_the_observed_day_only_and_summer_fits_only_july():
+    raw, dates = _two_years()
+    summer = (dates >= np.datetime64("2011-06-10")) & (dates <= np.datetime64("2011-08-20"))
+    encoding = fit_encoding("one-hot", FEATURE_COLUMNS, "us-federal", 0, dates[summer])
+    assert encoding.holidays == ("Independence Day",)
+    encoded = encoding.encode(raw, dates)
+    column = encoding.encoded_names().index("near:Independence Day")
+    assert [str(d) for d in dates[encoded[:, column] == 1]] == ["2011-07-04", "2012-07-04"]
+
+
+def test_holiday_windows_refuse_rows_without_dates():
+    raw, dates = _two_years()
+    encoding = fit_encoding("ordinal", FEATURE_COLUMNS, "us-federal", 3, dates)
+    with pytest.raises(ValueError, match="one date per row: no dates for 731 rows"):
+        encoding.encode(raw)
+    with pytest.raises(ValueError, match="one date per row: 10 dates for 731 rows"):
+        encoding.encode(raw, dates[:10])
+    with pytest.raises(ValueError, match="fitted on the training dates"):
+        fit_encoding("ordinal", FEATURE_COLUMNS, "us-federal", 3, None)
+
+
+def test_holiday_encoding_travels_with_the_statistics(tmp_path: Path):
+    store = ArtifactStore(tmp_path)
+    table, features, _target = _table(store, days=400)
+    dates = load_array(table.dates)
+    plan = plan_split(dates, 30, 0.1)
+    config = FeatureConfig(encoding="one-hot", target_transform="log", holidays="us-federal")
+    data = normalise_features.fn(table, plan, str(tmp_path), config)
+    stats = Statistics.model_validate(load_json(data.statistics_file))
+    assert stats.encoding.holiday_calendar == "us-federal" and stats.encoding.holidays
+    assert stats.feature_names == stats.encoding.encoded_names()
+    test = slice(plan.test.start, plan.test.stop)
+    np.testing.assert_allclose(
+        stats.prepare_features(features[test], dates[test]), load_array(data.x_test), atol=1e-6
+    )
