@@ -243,3 +243,37 @@ def test_model_with_other_inputs_never_replaces_the_champion(
     )
     assert decision.outcome == "rejected" and "other input columns" in decision.reason
     assert registry.require_champion().version == champion.version
+
+
+def test_station_model_is_scored_with_station_ids_and_never_replaces_one_without(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    from schemas.config import ModelConfig
+    from tasks.encode import StationVocabulary
+    from tasks.models import build_model
+
+    features, target = days
+    stats = fit_statistics(features, target, TRAIN, FEATURE_COLUMNS).model_copy(
+        update={"stations": StationVocabulary(ids=(31000, 31001))}
+    )
+    station_model = save(store, build_model(ModelConfig(), len(FEATURE_COLUMNS), station_rows=3))
+    station_stats = store.put_json(stats.model_dump(mode="json"))
+    ids = np.where(np.arange(TEST.days) % 2, 31001, 31005)  # 31005: a station it never saw
+
+    alone = Registry(tmp_path / "alone")
+    version = register(alone, station_model, station_stats)
+    with pytest.raises(ValueError, match="takes a station input"):
+        alone.score(version, *newest_window(days))
+    decision = alone.promote(version, *newest_window(days), ids)
+    assert decision.outcome == "first-champion"
+    assert np.isfinite(decision.challenger_scores.rmse)
+
+    # Batch prediction would suddenly need a station column: the champion stays.
+    registry = Registry(tmp_path / "models")
+    good, _, plain_stats = candidates(store, days)
+    champion = register(registry, good, plain_stats)
+    registry.promote(champion, *newest_window(days))
+    challenger = register(registry, station_model, station_stats)
+    decision = registry.promote(challenger, *newest_window(days), ids)
+    assert decision.outcome == "rejected" and "(11 + station vs 11)" in decision.reason
+    assert registry.require_champion().version == champion.version
