@@ -189,7 +189,8 @@ def _write_encoded(store: ArtifactStore, raw: np.ndarray, encoding: FeatureEncod
 
 @task(
     name="normalise_features",
-    cache_policy=ArtifactCache(),
+    # The encodings and the station vocabulary are fitted and applied by tasks.encode.
+    cache_policy=ArtifactCache(modules=("tasks.encode",)),
     persist_result=True,
     result_serializer="json",
 )
