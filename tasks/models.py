@@ -126,21 +126,26 @@ def build_model(model: ModelConfig, n_features: int, station_rows: int = 0) -> k
         require_station_support(model.architecture)
     if model.architecture == "two-input":
         return build_two_input(model, n_features, station_rows)
-    init = make_initializer(model.initializer)
+    # Initialisers draw their seeds when created: each is made in layer order, as before
+    # stations existed, so a seed gives the same initial weights.
     if not station_rows:
         # seed-mlp, adam, dropout, leaky-relu (and tf-core's exported twin) share one
         # Sequential MLP; their differences are in the config values the zoo entry sets.
         stack: list[Any] = [keras.Input(shape=(n_features,), name=FEATURES_INPUT)]
         for index in range(model.hidden_layers):
             stack += _hidden_block(model, model.hidden_units, f"hidden_{index + 1}")
-        stack.append(layers.Dense(1, kernel_initializer=init, name="count"))
+        stack.append(
+            layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")
+        )
         return keras.Sequential(stack, name=model.architecture.replace("-", "_"))
     features = keras.Input(shape=(n_features,), name=FEATURES_INPUT)
     station, vector = _station_vector(model, station_rows)
     hidden = layers.Concatenate(name="with_station")([features, vector])
     for index in range(model.hidden_layers):
         hidden = _apply(_hidden_block(model, model.hidden_units, f"hidden_{index + 1}"), hidden)
-    output = layers.Dense(1, kernel_initializer=init, name="count")(hidden)
+    output = layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")(
+        hidden
+    )
     return keras.Model(
         inputs=[features, station], outputs=output, name=model.architecture.replace("-", "_")
     )
