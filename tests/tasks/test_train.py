@@ -302,12 +302,15 @@ def test_the_station_embedding_learns_each_stations_size(tmp_path: Path):
         validation=load_array(data.station_validation, mmap=True),
         rows=data.statistics.stations.size,
     )
-    training = TrainingConfig(epochs=4, batch_size=16, learning_rate=0.05)
+    # A constant rate: with the seed's halving per epoch the small initial station vectors
+    # barely move in a few epochs, and the margin would hang on the initial weights.
+    training = TrainingConfig(epochs=5, batch_size=16, learning_rate=0.05, decay_rate=1.0)
     save = checkpoint_saver(store)
     with_station = fit_model(*arrays, ModelConfig(), training, save, stations=stations)
     without = fit_model(*arrays, ModelConfig(), training, save)
     best_with = min(r.val_loss for r in with_station.history)
     best_without = min(r.val_loss for r in without.history)
     # Without the station the model can only predict the average station's day: most of
-    # the variance (the stations' sizes) is left. The margin measured is about 4x.
-    assert best_with < 0.6 * best_without
+    # the variance (the stations' sizes) is left. Measured over data seeds 2 and 7 and
+    # training seeds 0-2, the ratio was 0.03-0.13.
+    assert best_with < 0.5 * best_without
