@@ -99,20 +99,34 @@ def main(argv: list[str] | None = None) -> None:
             )
         save("data", data)
     else:
-        from tasks.train import checkpoint_saver, fit_model
+        from tasks.train import StationInputs, checkpoint_saver, fit_model
 
         data = load("data", NormalisedData)
         arrays_ = [
             load_array(getattr(data, name), mmap=True)
             for name in ("x_train", "y_train", "x_validation", "y_validation")
         ]
+        stations = None
+        vocabulary = data.statistics.stations
+        if vocabulary and data.station_train and data.station_validation:
+            # As the pipeline trains: per-station data gets the station embedding.
+            stations = StationInputs(
+                train=load_array(data.station_train, mmap=True),
+                validation=load_array(data.station_validation, mmap=True),
+                rows=vocabulary.size,
+            )
         run = fit_model(
             *arrays_,
             ModelConfig(),
             TrainingConfig(batch_size=args.batch_size, epochs=1),
             checkpoint_saver(store),
+            stations=stations,
         )
-        extra = {"fit_seconds": run.seconds, "train_rows": len(arrays_[0])}
+        extra = {
+            "fit_seconds": run.seconds,
+            "train_rows": len(arrays_[0]),
+            "stations": 0 if vocabulary is None else len(vocabulary.ids),
+        }
     seconds = time.perf_counter() - started
     print(
         json.dumps(

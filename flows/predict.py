@@ -17,5 +17,6 @@ from tasks.predict import (
 def predict_batch(config: PredictConfig = PredictConfig()) -> PredictionSummary:  # noqa: B008
     """Predict daily rentals for a CSV of days with the model registry's champion."""
     champion = find_champion(config.registry_root)
-    days = validate_prediction_input(config.input_csv)
+    # The champion is checked against the file's columns (a station column) before its rows.
+    days = validate_prediction_input(config.input_csv, champion, config.registry_root)
     return predict_days(champion, days, config.registry_root, config.output_csv)

@@ -155,6 +155,19 @@ def expand_trials(sweep: SweepConfig) -> list[Trial]:
     return trials
 
 
+def trials_for_stations(trials: list[Trial], defaulted: bool) -> list[Trial]:
+    """The trials that can train on a table with a station column.
+
+    The default list (every zoo model) leaves out tf-core, which has no station input, so it
+    does not fail the whole sweep; trials the user listed are kept, and tf-core among them
+    fails with its own clear error.
+    """
+    if not defaulted:
+        return trials
+    kept = [trial for trial in trials if trial.config.model.architecture != "tf-core"]
+    return kept or trials
+
+
 def rank_results(results: Sequence[TrialResult]) -> list[LeaderRow]:
     """Group trials by label; rank the groups by mean validation RMSE (never by test)."""
     import numpy as np
@@ -387,6 +400,11 @@ def sweep(config: SweepConfig = SweepConfig()) -> Leaderboard:  # noqa: B008
     raw = ingest_source(base.source, base.store_root, f"{base.granularity}.csv")
     table = validate_records(raw, base.split.test_days, base.store_root, base.granularity)
     plan = split_by_date(table, base.split)
+    if table.stations is not None:
+        kept = trials_for_stations(trials, defaulted=not config.trials)
+        if len(kept) < len(trials):
+            logger.warning("the data has stations: tf-core (no station input) is left out")
+        trials = kept
     # One normalisation per distinct feature config, shared (and cached) by its trials.
     normalised: dict[FeatureConfig, NormalisedData] = {}
     for trial in trials:

@@ -110,6 +110,14 @@ class ModelConfig(_Frozen):
     dropout: float = Field(
         0.0, ge=0.0, le=0.9, description="Dropout rate after each hidden layer (0 = none)."
     )
+    station_embedding_dim: int = Field(
+        4,
+        ge=1,
+        le=64,
+        description="Width of the vector each station learns (used only when the data has a "
+        "station column): the station id becomes an Embedding input joined to the features; "
+        "stations absent from the training rows share the unknown-station vector.",
+    )
 
 
 class FeatureConfig(_Frozen):

@@ -686,6 +686,7 @@ def read_table(data: bytes, report: ValidationReport) -> pd.DataFrame | None:
 
 PREDICTION_COLUMNS: tuple[str, ...] = (DATE_COLUMN, *FEATURE_COLUMNS)
 PREDICTION_UNIQUE_RULE = "dteday appears once in the file (unique dates)"
+PREDICTION_STATION_UNIQUE_RULE = "(dteday, station) appears once in the file (unique records)"
 NO_COUNTS_RULE = "prediction input has no count columns (casual, registered, cnt)"
 
 
@@ -693,10 +694,12 @@ class PredictionDays(pa.DataFrameModel):
     """One row per day to predict: the date and the 11 features of day.csv, no counts.
 
     Days need not be contiguous or sorted (any batch of days can be asked for), but each date
-    once; the calendar columns must agree with the date as in ``DayRecords``.
+    once (each (date, station) once with a station column); the calendar columns must agree
+    with the date as in ``DayRecords``.
     """
 
     dteday: Series[pa.DateTime]
+    station: Series[int] | None = pa.Field(ge=0)
     season: Series[int] = pa.Field(isin=[1, 2, 3, 4])
     yr: Series[int] = pa.Field(ge=0)
     mnth: Series[int] = pa.Field(ge=1, le=12)
@@ -733,16 +736,26 @@ class PredictionDays(pa.DataFrameModel):
 
     @pa.dataframe_check(name=PREDICTION_UNIQUE_RULE)
     def dates_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
+        if STATION_COLUMN in frame.columns:
+            return pd.Series(True, index=frame.index)  # a date repeats once per station
         return ~frame["dteday"].duplicated(keep="first")
+
+    @pa.dataframe_check(name=PREDICTION_STATION_UNIQUE_RULE)
+    def station_dates_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
+        if STATION_COLUMN not in frame.columns:
+            return pd.Series(True, index=frame.index)
+        return ~frame[["dteday", STATION_COLUMN]].duplicated(keep="first")
 
 
 RULE_COLUMNS[PREDICTION_UNIQUE_RULE] = ("dteday",)
+RULE_COLUMNS[PREDICTION_STATION_UNIQUE_RULE] = ("dteday", STATION_COLUMN)
 
 
 def validate_prediction_csv(data: bytes, file: str) -> tuple[pd.DataFrame | None, ValidationReport]:
     """Validate the bytes of a prediction input CSV; return the typed frame and the report.
 
-    The typed frame has ``dteday`` and the 11 feature columns (an ``instant`` column, as in a
+    The typed frame has ``dteday``, ``station`` if the file has one (integer station ids, for
+    a model with a station input) and the 11 feature columns (an ``instant`` column, as in a
     trimmed day.csv, is accepted and dropped).
     """
     report = ValidationReport(file=file)
@@ -761,7 +774,8 @@ def validate_prediction_csv(data: bytes, file: str) -> tuple[pd.DataFrame | None
     if report.rows == 0:
         report.failures.append(Failure(None, None, "at least 1 day to predict", "0 rows"))
         return None, report
-    int_columns = [name for name in expected if name in INT_COLUMNS]
+    station = (STATION_COLUMN,) if STATION_COLUMN in present else ()
+    int_columns = [name for name in expected if name in INT_COLUMNS] + list(station)
     typed = parse_columns(frame, int_columns, FLOAT_COLUMNS, DATE_COLUMN, report)
     if "instant" in typed.columns:
         typed = typed.drop(columns=["instant"])
@@ -770,4 +784,4 @@ def validate_prediction_csv(data: bytes, file: str) -> tuple[pd.DataFrame | None
     report.failures.sort(key=lambda item: (item.row is not None, item.row or 0))
     if not report.ok:
         return None, report
-    return typed[list(PREDICTION_COLUMNS)], report
+    return typed[[DATE_COLUMN, *station, *FEATURE_COLUMNS]], report

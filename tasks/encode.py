@@ -1,8 +1,10 @@
 """Feature encodings and target transforms: how raw columns become model inputs and targets.
 
 The seed encodes categorical columns as one-hot vectors and keeps ordinal ones as integers.
-The encoding is recorded in the statistics (``normalisation.json``), so it travels with the
-model: new rows are encoded exactly the way the training rows were.
+A station column becomes an index into a vocabulary of the training rows' station ids (the
+model's Embedding input). The encoding and the vocabulary are recorded in the statistics
+(``normalisation.json``), so they travel with the model: new rows are encoded exactly the way
+the training rows were.
 
 Holiday windows follow Prophet's holiday effects: one indicator column per named holiday,
 1 within ``holiday_window_days`` days of it. The raw ``holiday`` flag marks the day itself
@@ -13,10 +15,11 @@ day) from any other day.
 from __future__ import annotations
 
 from functools import cache
+from itertools import pairwise
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 # The categories of each one-hot column are the schema's domain, not the values seen in the
 # training rows: a category absent from training (weathersit 4 in day.csv) still gets its
@@ -175,6 +178,55 @@ def fit_encoding(
         holidays=holidays,
         holiday_window_days=holiday_window_days,
     )
+
+
+# The index of every station the training rows did not have (first seen in validation, test
+# or a prediction input): they share one learned vector, "a station the model has not seen".
+UNKNOWN_STATION = 0
+STATION_CHUNK_ROWS = 1 << 20
+
+
+class StationVocabulary(BaseModel):
+    """The training rows' station ids, sorted: ``ids[i]`` has index ``i + 1``, 0 is unknown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ids: tuple[int, ...]
+
+    @field_validator("ids")
+    @classmethod
+    def _sorted_and_unique(cls, ids: tuple[int, ...]) -> tuple[int, ...]:
+        # searchsorted in ``index`` is only right on strictly increasing ids; a hand-edited
+        # normalisation.json must not map stations to the wrong vectors silently.
+        if not ids or any(b <= a for a, b in pairwise(ids)):
+            raise ValueError("station ids must be a non-empty, strictly increasing list")
+        return ids
+
+    @property
+    def size(self) -> int:
+        """Rows of the embedding table: one per known station plus the unknown station."""
+        return len(self.ids) + 1
+
+    def index(self, stations: np.ndarray) -> np.ndarray:
+        """Map station ids to int32 indices 1..V; an id not in the vocabulary maps to 0."""
+        known = np.asarray(self.ids, dtype=np.int64)
+        ids = np.asarray(stations, dtype=np.int64)
+        position = np.searchsorted(known, ids)
+        found = known[np.minimum(position, len(known) - 1)] == ids
+        return np.where(found, position + 1, UNKNOWN_STATION).astype(np.int32)
+
+
+def fit_station_vocabulary(
+    stations: np.ndarray, chunk_rows: int = STATION_CHUNK_ROWS
+) -> StationVocabulary:
+    """The sorted unique station ids of these (training) rows, read chunk by chunk."""
+    seen = np.empty(0, dtype=np.int64)
+    for begin in range(0, len(stations), chunk_rows):
+        chunk = np.asarray(stations[begin : begin + chunk_rows], dtype=np.int64)
+        seen = np.union1d(seen, chunk)
+    if not len(seen):
+        raise ValueError("cannot fit a station vocabulary on zero rows")
+    return StationVocabulary(ids=tuple(int(value) for value in seen))
 
 
 def transform_target(target: np.ndarray, transform: TargetTransform) -> np.ndarray:

@@ -73,9 +73,21 @@ def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.hstack([np.asarray(x, dtype=np.float64), np.ones((len(x), 1))]) @ weights
 
 
-def plot_predictions(dates: np.ndarray, actual: np.ndarray, predicted: np.ndarray) -> bytes:
-    """The seed's picture: predicted and actual counts per test day, as PNG bytes."""
+def plot_predictions(
+    dates: np.ndarray, actual: np.ndarray, predicted: np.ndarray, by_date: bool = False
+) -> bytes:
+    """The seed's picture: predicted and actual counts per test day, as PNG bytes.
+
+    ``by_date`` sums the rows of each date first (one row per station and date: the line
+    shows the whole system's day instead of a zigzag through the stations).
+    """
     import matplotlib
+
+    if by_date:
+        frame = pd.DataFrame({"date": dates, "actual": actual, "predicted": predicted})
+        totals = frame.groupby("date", sort=True).sum()
+        dates = totals.index.to_numpy()
+        actual, predicted = totals["actual"].to_numpy(), totals["predicted"].to_numpy()
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -95,14 +107,24 @@ def plot_predictions(dates: np.ndarray, actual: np.ndarray, predicted: np.ndarra
     return buffer.getvalue()
 
 
-def predict_counts(model_file: FileRef, x: np.ndarray, statistics: Statistics) -> np.ndarray:
-    """Load a ``.keras`` checkpoint in safe mode and predict bike counts for normalised rows."""
+def predict_counts(
+    model_file: FileRef,
+    x: np.ndarray,
+    statistics: Statistics,
+    stations: np.ndarray | None = None,
+) -> np.ndarray:
+    """Load a ``.keras`` checkpoint in safe mode and predict bike counts for normalised rows.
+
+    ``stations`` are the rows' station indices (``Statistics.station_indices``), needed by a
+    model with a station input.
+    """
     import keras
 
     from tasks.models import model_inputs
 
     model = keras.saving.load_model(verify(model_file), safe_mode=True)
-    output = model.predict(model_inputs(model, x), batch_size=PREDICT_BATCH_SIZE, verbose=0)
+    inputs = model_inputs(model, x, stations)
+    output = model.predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0)
     return statistics.denormalise_target(output).ravel()
 
 
@@ -115,11 +137,17 @@ def predict_counts(model_file: FileRef, x: np.ndarray, statistics: Statistics) -
 def evaluate_model(
     best: BestEpoch, data: NormalisedData, table: TableData, plan: SplitPlan, store_root: str
 ) -> Evaluation:
-    """Score the chosen model on the test window, once, and write predictions and the plot."""
+    """Score the chosen model on the test window, once, and write predictions and the plot.
+
+    Every row is scored on its own (one per station and date when there are stations).
+    """
     store = ArtifactStore(store_root)
     stats = data.statistics
     x_train = load_array(data.x_train)
     x_validation, x_test = load_array(data.x_validation), load_array(data.x_test)
+    has_stations = data.station_test is not None and data.station_validation is not None
+    s_validation = load_array(data.station_validation) if data.station_validation else None
+    s_test = load_array(data.station_test) if data.station_test else None
     # Metrics and baselines use the raw counts of the table, so a target transform (log) is
     # undone before anything is scored and the baselines stay the same for every transform.
     counts = load_array(table.target, mmap=True)
@@ -129,25 +157,30 @@ def evaluate_model(
         counts[plan.validation.start : plan.validation.stop], dtype=np.float64
     ).ravel()
 
-    predicted = predict_counts(best.model, x_test, stats)
-    predicted_validation = predict_counts(best.model, x_validation, stats)
+    predicted = predict_counts(best.model, x_test, stats, s_test)
+    predicted_validation = predict_counts(best.model, x_validation, stats, s_validation)
     weights = fit_linear(x_train, train_counts)
     baselines = {
         "training_mean": regression_scores(actual, np.full_like(actual, train_counts.mean())),
         "linear_regression": regression_scores(actual, predict_linear(weights, x_test).ravel()),
     }
     dates = load_array(table.dates, mmap=True)[plan.test.start : plan.test.stop]
+    columns: dict[str, np.ndarray] = {"date": pd.to_datetime(dates).strftime("%Y-%m-%d")}
+    if has_stations and table.stations is not None:
+        # The raw id, not the model's index: the CSV is read by people.
+        columns["station"] = load_array(table.stations, mmap=True)[plan.test.start : plan.test.stop]
     predictions = pd.DataFrame(
         {
-            "date": pd.to_datetime(dates).strftime("%Y-%m-%d"),
+            **columns,
             "actual": np.rint(actual).astype(np.int64),
             "predicted": np.round(predicted, 1),
         }
     )
+    plot = plot_predictions(dates, actual, predicted, by_date=has_stations)
     return Evaluation(
         test=regression_scores(actual, predicted),
         validation=regression_scores(actual_validation, predicted_validation),
         baselines=baselines,
         predictions=store.put_bytes(predictions.to_csv(index=False).encode(), ".csv"),
-        plot=store.put_bytes(plot_predictions(dates, actual, predicted), ".png"),
+        plot=store.put_bytes(plot, ".png"),
     )

@@ -1,7 +1,14 @@
-"""The model zoo: Keras networks and optimisers built from the config (no TensorFlow at import)."""
+"""The model zoo: Keras networks and optimisers built from the config (no TensorFlow at import).
+
+With a station vocabulary, a zoo network takes a second input, ``station`` (each row's int
+index, 0 = a station the training rows did not have), through ``Embedding`` -> ``Flatten``,
+concatenated with the numeric features before the hidden layers (two-input: with both
+branches before the joined layer). Without one, every entry is built exactly as before.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from schemas.config import ModelConfig, TrainingConfig
@@ -31,6 +38,8 @@ def make_initializer(name: str) -> Any:
 # two-input model feeds everything before them to its calendar branch.
 WEATHER_COLUMNS = 4
 LEAKY_SLOPE = 0.1  # the seed's LeakyReLU(0.1); Keras' own default slope is 0.3
+FEATURES_INPUT = "features"
+STATION_INPUT = "station"
 
 
 def _hidden_block(model: ModelConfig, units: int, name: str) -> list[Any]:
@@ -56,7 +65,27 @@ def _apply(stack: list[Any], tensor: Any) -> Any:
     return tensor
 
 
-def build_two_input(model: ModelConfig, n_features: int) -> keras.Model:
+def require_station_support(architecture: str) -> None:
+    """Raise ``ValueError`` for a zoo entry that cannot take the station input (tf-core)."""
+    if architecture == "tf-core":
+        raise ValueError(
+            "architecture 'tf-core' has no station input: the seed's low-level MLP multiplies "
+            "one feature matrix by hand; train data with a station column with seed-mlp or "
+            "another Keras architecture"
+        )
+
+
+def _station_vector(model: ModelConfig, station_rows: int) -> tuple[Any, Any]:
+    """The ``station`` input (int index, one column) and its learned vector."""
+    import keras
+    from keras import layers
+
+    station = keras.Input(shape=(1,), dtype="int32", name=STATION_INPUT)
+    vectors = layers.Embedding(station_rows, model.station_embedding_dim, name="station_embedding")
+    return station, layers.Flatten(name="station_vector")(vectors(station))
+
+
+def build_two_input(model: ModelConfig, n_features: int, station_rows: int = 0) -> keras.Model:
     """The seed's functional-API model: calendar and weather branches, concatenated, 16 -> 1."""
     import keras
     from keras import layers
@@ -67,48 +96,108 @@ def build_two_input(model: ModelConfig, n_features: int) -> keras.Model:
     weather = keras.Input(shape=(WEATHER_COLUMNS,), name="weather")
     calendar_branch = _apply(_hidden_block(model, model.hidden_units, "calendar_dense"), calendar)
     weather_branch = _apply(_hidden_block(model, model.hidden_units, "weather_dense"), weather)
-    joined = layers.Concatenate(name="joined")([calendar_branch, weather_branch])
+    inputs, branches = [calendar, weather], [calendar_branch, weather_branch]
+    if station_rows:
+        # The station is where the rides happen, not a calendar fact: it scales both
+        # branches alike, so it joins them at the concatenation.
+        station, vector = _station_vector(model, station_rows)
+        inputs.append(station)
+        branches.append(vector)
+    joined = layers.Concatenate(name="joined")(branches)
     hidden = _apply(_hidden_block(model, 16, "joined_dense"), joined)
     output = layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")(
         hidden
     )
-    return keras.Model(inputs=[calendar, weather], outputs=output, name="two_input")
+    return keras.Model(inputs=inputs, outputs=output, name="two_input")
 
 
-def build_model(model: ModelConfig, n_features: int) -> keras.Model:
-    """Build the configured zoo network over ``n_features`` normalised input columns."""
+def build_model(model: ModelConfig, n_features: int, station_rows: int = 0) -> keras.Model:
+    """Build the configured zoo network over ``n_features`` normalised input columns.
+
+    ``station_rows`` > 0 adds the station input with that many embedding rows (the known
+    stations plus the unknown one, ``StationVocabulary.size``); 0 builds the network without.
+    """
     import keras
     from keras import layers
 
+    if station_rows == 1 or station_rows < 0:
+        raise ValueError(f"station_rows must be 0 (no stations) or at least 2, got {station_rows}")
+    if station_rows:
+        require_station_support(model.architecture)
     if model.architecture == "two-input":
-        return build_two_input(model, n_features)
-    # seed-mlp, adam, dropout, leaky-relu (and tf-core's exported twin) share one Sequential
-    # MLP; their differences are in the config values the zoo entry sets.
-    stack: list[Any] = [keras.Input(shape=(n_features,), name="features")]
+        return build_two_input(model, n_features, station_rows)
+    # Initialisers draw their seeds when created: each is made in layer order, as before
+    # stations existed, so a seed gives the same initial weights.
+    if not station_rows:
+        # seed-mlp, adam, dropout, leaky-relu (and tf-core's exported twin) share one
+        # Sequential MLP; their differences are in the config values the zoo entry sets.
+        stack: list[Any] = [keras.Input(shape=(n_features,), name=FEATURES_INPUT)]
+        for index in range(model.hidden_layers):
+            stack += _hidden_block(model, model.hidden_units, f"hidden_{index + 1}")
+        stack.append(
+            layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")
+        )
+        return keras.Sequential(stack, name=model.architecture.replace("-", "_"))
+    features = keras.Input(shape=(n_features,), name=FEATURES_INPUT)
+    station, vector = _station_vector(model, station_rows)
+    hidden = layers.Concatenate(name="with_station")([features, vector])
     for index in range(model.hidden_layers):
-        stack += _hidden_block(model, model.hidden_units, f"hidden_{index + 1}")
-    stack.append(
-        layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")
+        hidden = _apply(_hidden_block(model, model.hidden_units, f"hidden_{index + 1}"), hidden)
+    output = layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")(
+        hidden
     )
-    return keras.Sequential(stack, name=model.architecture.replace("-", "_"))
+    return keras.Model(
+        inputs=[features, station], outputs=output, name=model.architecture.replace("-", "_")
+    )
 
 
-def model_inputs(model: keras.Model, x: Any) -> Any:
-    """Cut a feature matrix into the model's inputs: consecutive column blocks, in order."""
-    if len(model.inputs) == 1:
-        return x
-    widths = [int(tensor.shape[-1]) for tensor in model.inputs]
+def input_blocks(architecture: str, n_features: int) -> list[tuple[str, int, int]]:
+    """Name and column block (start, stop) of each feature input, before any model exists."""
+    if architecture == "two-input":
+        cut = n_features - WEATHER_COLUMNS
+        return [("calendar", 0, cut), ("weather", cut, n_features)]
+    return [(FEATURES_INPUT, 0, n_features)]
+
+
+def pack_inputs(x: Any, blocks: Sequence[tuple[str, int, int]], stations: Any = None) -> Any:
+    """Cut feature rows (an array or a tensor) into a model's inputs.
+
+    Without stations: the matrix itself for one input, else a tuple of its column blocks. With
+    stations: a dict by input name, the station indices (one column) under ``station``.
+    """
+    if stations is None:
+        return x if len(blocks) <= 1 else tuple(x[:, start:stop] for _, start, stop in blocks)
+    if len(blocks) <= 1:
+        named = {blocks[0][0] if blocks else FEATURES_INPUT: x}
+    else:
+        named = {name: x[:, start:stop] for name, start, stop in blocks}
+    return {**named, STATION_INPUT: stations}
+
+
+def model_inputs(model: keras.Model, x: Any, stations: Any = None) -> Any:
+    """Cut a feature matrix into the model's inputs: consecutive column blocks, in order.
+
+    A model with a ``station`` input needs ``stations`` (each row's index, from
+    ``Statistics.station_indices``); a model without one refuses them.
+    """
+    import numpy as np
+
+    names = [tensor.name for tensor in model.inputs]
+    if (STATION_INPUT in names) != (stations is not None):
+        has = "takes" if STATION_INPUT in names else "has no"
+        given = "none were given" if stations is None else "station indices were given"
+        raise ValueError(f"model {model.name} {has} a station input, but {given}")
+    features = [tensor for tensor in model.inputs if tensor.name != STATION_INPUT]
+    widths = [int(tensor.shape[-1]) for tensor in features]
     if sum(widths) != x.shape[-1]:
         raise ValueError(f"model takes {sum(widths)} columns in {widths}, got {x.shape[-1]}")
     bounds = [sum(widths[:i]) for i in range(len(widths) + 1)]
-    return tuple(x[..., bounds[i] : bounds[i + 1]] for i in range(len(widths)))
-
-
-def split_columns(architecture: str, n_features: int) -> list[tuple[int, int]]:
-    """Column blocks (start, stop) the architecture's inputs take, before any model exists."""
-    if architecture == "two-input":
-        return [(0, n_features - WEATHER_COLUMNS), (n_features - WEATHER_COLUMNS, n_features)]
-    return [(0, n_features)]
+    blocks = [(t.name, bounds[i], bounds[i + 1]) for i, t in enumerate(features)]
+    if stations is not None:
+        stations = np.asarray(stations, dtype=np.int32).reshape(-1, 1)
+        if len(stations) != len(x):
+            raise ValueError(f"{len(stations)} station indices for {len(x)} feature rows")
+    return pack_inputs(x, blocks, stations)
 
 
 def make_optimizer(training: TrainingConfig, steps_per_epoch: int) -> keras.Optimizer:

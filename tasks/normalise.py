@@ -12,8 +12,10 @@ from schemas.config import FeatureConfig
 from tasks.caching import ArtifactCache
 from tasks.encode import (
     FeatureEncoding,
+    StationVocabulary,
     TargetTransform,
     fit_encoding,
+    fit_station_vocabulary,
     invert_target,
     transform_target,
 )
@@ -38,6 +40,9 @@ class Statistics(BaseModel):
     # How raw columns were encoded and the count transformed; defaults = the seed's plain path.
     encoding: FeatureEncoding = FeatureEncoding()
     target_transform: TargetTransform = "none"
+    # The training rows' station ids when the table has a station column (None: no station
+    # input); the model's Embedding is indexed by ``station_indices``.
+    stations: StationVocabulary | None = None
 
     def normalise_features(self, features: np.ndarray) -> np.ndarray:
         """Scale raw features the way the training rows were scaled."""
@@ -48,6 +53,12 @@ class Statistics(BaseModel):
     def prepare_features(self, raw: np.ndarray, dates: np.ndarray | None = None) -> np.ndarray:
         """Encode and scale raw feature rows (in the table's column order) for the model."""
         return self.normalise_features(self.encoding.encode(raw, dates))
+
+    def station_indices(self, stations: np.ndarray) -> np.ndarray:
+        """Map raw station ids to the model's station input: int32, one column, 0 = unknown."""
+        if self.stations is None:
+            raise ValueError("these statistics were fitted on a table without stations")
+        return self.stations.index(stations).reshape(-1, 1)
 
     def normalise_target(self, target: np.ndarray) -> np.ndarray:
         """Scale raw counts the way the training counts were scaled."""
@@ -73,6 +84,10 @@ class NormalisedData(BaseModel):
     y_validation: ArrayRef
     x_test: ArrayRef
     y_test: ArrayRef
+    # Each row's station index (int32, rank 2) when the table has stations.
+    station_train: ArrayRef | None = None
+    station_validation: ArrayRef | None = None
+    station_test: ArrayRef | None = None
 
 
 def _moments(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,6 +160,21 @@ def _write_normalised(
     return store.write_array((rows, source.shape[1]), "float32", fill)
 
 
+def _write_station_indices(
+    store: ArtifactStore, stations: np.ndarray, window: Window, vocabulary: StationVocabulary
+) -> ArrayRef:
+    """Store the station index of every row of a window (int32, one column), in chunks."""
+    rows = window.stop - window.start
+
+    def fill(out: np.ndarray) -> None:
+        for begin in range(0, rows, CHUNK_ROWS):
+            end = min(begin + CHUNK_ROWS, rows)
+            ids = stations[window.start + begin : window.start + end]
+            out[begin:end, 0] = vocabulary.index(ids)
+
+    return store.write_array((rows, 1), "int32", fill)
+
+
 def _write_encoded(
     store: ArtifactStore, raw: np.ndarray, dates: np.ndarray, encoding: FeatureEncoding
 ) -> ArrayRef:
@@ -161,7 +191,8 @@ def _write_encoded(
 
 @task(
     name="normalise_features",
-    cache_policy=ArtifactCache(),
+    # The encodings and the station vocabulary are fitted and applied by tasks.encode.
+    cache_policy=ArtifactCache(modules=("tasks.encode",)),
     persist_result=True,
     result_serializer="json",
 )
@@ -171,7 +202,11 @@ def normalise_features(
     store_root: str,
     features_config: FeatureConfig = FeatureConfig(),  # noqa: B008 (frozen, never mutated)
 ) -> NormalisedData:
-    """Encode, fit mean/std on the training rows and write float32 x_*/y_*.npy for every split."""
+    """Encode, fit mean/std on the training rows and write float32 x_*/y_*.npy for every split.
+
+    With a station column, the station vocabulary is fitted on the training rows too, and
+    each split gets its int32 ``station_*`` index array.
+    """
     store = ArtifactStore(store_root)
     features = load_array(table.features, mmap=True)
     target = load_array(table.target, mmap=True)
@@ -193,6 +228,12 @@ def normalise_features(
         encoding,
         features_config.target_transform,
     )
+    stations = None if table.stations is None else load_array(table.stations, mmap=True)
+    if stations is not None:
+        # Only the training rows name the known stations: a station first seen in validation
+        # or test maps to the unknown index, as it would in production.
+        vocabulary = fit_station_vocabulary(stations[plan.train.start : plan.train.stop])
+        stats = stats.model_copy(update={"stations": vocabulary})
     arrays: dict[str, ArrayRef] = {}
     for name, window in (
         ("train", plan.train),
@@ -201,8 +242,13 @@ def normalise_features(
     ):
         arrays[f"x_{name}"] = _write_normalised(store, features, window, stats.normalise_features)
         arrays[f"y_{name}"] = _write_normalised(store, target, window, stats.normalise_target)
+        if stations is not None and stats.stations is not None:
+            arrays[f"station_{name}"] = _write_station_indices(
+                store, stations, window, stats.stations
+            )
     return NormalisedData(
         statistics=stats,
-        statistics_file=store.put_json(stats.model_dump(mode="json")),
+        # Without stations the file stays as it was before stations existed (same digest).
+        statistics_file=store.put_json(stats.model_dump(mode="json", exclude_none=True)),
         **arrays,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import numpy as np
@@ -15,11 +16,13 @@ from pydantic import BaseModel, ConfigDict
 from schemas.records import (
     DATE_COLUMN,
     FEATURE_COLUMNS,
+    STATION_COLUMN,
     ValidationReport,
     validate_prediction_csv,
 )
 from tasks.errors import ArtifactError, DataValidationError, SourceError
 from tasks.evaluate import predict_counts
+from tasks.normalise import Statistics
 from tasks.registry import MODEL_FILE, ModelVersion, Registry
 from tasks.store import write_file_atomic
 from tasks.validate import report_markdown
@@ -67,8 +70,41 @@ def parse_days(data: bytes, file: str) -> tuple[pd.DataFrame, ValidationReport]:
     return frame, report
 
 
-def predict_frame(registry: Registry, champion: ModelVersion, days: pd.DataFrame) -> pd.DataFrame:
-    """Normalise the days with the champion's statistics and predict their counts."""
+def check_station_column(
+    statistics: Statistics, has_column: bool, file: str, champion: ModelVersion
+) -> None:
+    """Raise ``ValueError`` when the input's station column does not fit the champion."""
+    if statistics.stations is not None and not has_column:
+        raise ValueError(
+            f"prediction input {file} has no '{STATION_COLUMN}' column, but champion "
+            f"{champion.version} was trained with a station input: give every row its "
+            "station id"
+        )
+    if statistics.stations is None and has_column:
+        raise ValueError(
+            f"prediction input {file} has a '{STATION_COLUMN}' column, but champion "
+            f"{champion.version} was trained without stations and would predict the same "
+            "count for every station: drop the column or promote a model trained per station"
+        )
+
+
+def header_columns(data: bytes) -> list[str] | None:
+    """The column names of CSV bytes, or None when there is no readable header."""
+    try:
+        header = pd.read_csv(io.BytesIO(data), nrows=0, index_col=False, encoding="utf-8")
+    except (ValueError, UnicodeDecodeError):  # pandas' parser errors are ValueErrors
+        return None
+    return [str(name).strip() for name in header.columns]
+
+
+def predict_frame(
+    registry: Registry, champion: ModelVersion, days: pd.DataFrame, file: str = "the input"
+) -> pd.DataFrame:
+    """Normalise the days with the champion's statistics and predict their counts.
+
+    A champion with a station input needs the ``station`` column (ids it never saw are its
+    unknown station); one without refuses it. ``file`` names the input in those errors.
+    """
     statistics = registry.statistics(champion)
     # A one-hot champion's feature_names are its encoded columns; its raw columns are these.
     raw_names = statistics.encoding.raw_names or statistics.feature_names
@@ -77,14 +113,22 @@ def predict_frame(registry: Registry, champion: ModelVersion, days: pd.DataFrame
             f"champion {champion.version} was trained on features {raw_names}, "
             f"not {FEATURE_COLUMNS}"
         )
+    has_column = STATION_COLUMN in days.columns
+    check_station_column(statistics, has_column, file, champion)
     x = statistics.prepare_features(
         days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64),
         days[DATE_COLUMN].to_numpy().astype("datetime64[D]"),
     )
-    predicted = predict_counts(registry.file_ref(champion, MODEL_FILE), x, statistics)
+    columns = {DATE_COLUMN: days[DATE_COLUMN].dt.strftime("%Y-%m-%d").to_numpy()}
+    indices = None
+    if has_column:
+        ids = days[STATION_COLUMN].to_numpy(dtype=np.int64)
+        indices = statistics.station_indices(ids)
+        columns[STATION_COLUMN] = ids
+    predicted = predict_counts(registry.file_ref(champion, MODEL_FILE), x, statistics, indices)
     return pd.DataFrame(
         {
-            DATE_COLUMN: days[DATE_COLUMN].dt.strftime("%Y-%m-%d").to_numpy(),
+            **columns,
             # A day cannot have fewer than 0 rentals; the network's output is unbounded.
             PREDICTED_COLUMN: np.rint(np.clip(predicted, 0.0, None)).astype(np.int64),
         }
@@ -98,9 +142,21 @@ def find_champion(registry_root: str) -> ModelVersion:
 
 
 @task(name="validate_prediction_input", cache_policy=NO_CACHE, persist_result=False)
-def validate_prediction_input(input_csv: str) -> PredictionInput:
-    """Validate the days to predict (date and 11 features, no counts) lazily."""
+def validate_prediction_input(
+    input_csv: str, champion: ModelVersion | None = None, registry_root: str | None = None
+) -> PredictionInput:
+    """Validate the days to predict (date, station if any, 11 features, no counts) lazily.
+
+    Given the champion (and its ``registry_root``), a station column that does not fit it is
+    refused first: without it a station file would only fail as "repeated dates".
+    """
     path, data = read_input(input_csv)
+    columns = header_columns(data)
+    if champion is not None and columns is not None:
+        if registry_root is None:
+            raise ValueError("validate_prediction_input needs the champion's registry_root")
+        statistics = Registry(registry_root).statistics(champion)
+        check_station_column(statistics, STATION_COLUMN in columns, str(path), champion)
     frame, report = validate_prediction_csv(data, str(path))
     if frame is None:
         create_markdown_artifact(
@@ -128,7 +184,7 @@ def predict_days(
     if hashlib.sha256(data).hexdigest() != days.sha256:
         raise SourceError(f"prediction input {days.path} changed after it was validated")
     frame, _ = parse_days(data, days.path)
-    predictions = predict_frame(Registry(registry_root), champion, frame)
+    predictions = predict_frame(Registry(registry_root), champion, frame, days.path)
     output = Path(output_csv).expanduser().resolve()
     write_file_atomic(output, predictions.to_csv(index=False, lineterminator="\n").encode())
     mean = float(predictions[PREDICTED_COLUMN].mean())

@@ -285,13 +285,23 @@ class Registry:
         version: ModelVersion,
         features: np.ndarray,
         target: np.ndarray,
+        stations: np.ndarray | None = None,
         dates: np.ndarray | None = None,
     ) -> Scores:
-        """Score a version on raw features and counts, normalised with its own statistics."""
+        """Score a version on raw features, station ids and counts, with its own statistics."""
         statistics = self.statistics(version)
         # prepare_features applies the version's own encoding (one-hot, holidays) first.
         x = statistics.prepare_features(np.asarray(features, dtype=np.float64), dates)
-        predicted = predict_counts(self.file_ref(version, MODEL_FILE), x, statistics)
+        indices = None
+        if statistics.stations is not None:
+            if stations is None:
+                raise ValueError(
+                    f"model version {version.version} takes a station input; "
+                    "the rows to score have no station ids"
+                )
+            # The version's own vocabulary: a station it never saw is its unknown station.
+            indices = statistics.station_indices(stations)
+        predicted = predict_counts(self.file_ref(version, MODEL_FILE), x, statistics, indices)
         return regression_scores(np.asarray(target, dtype=np.float64).ravel(), predicted)
 
     def write_pointer(self, pointer: ChampionPointer) -> None:
@@ -311,6 +321,7 @@ class Registry:
         challenger: ModelVersion,
         features: np.ndarray,
         target: np.ndarray,
+        stations: np.ndarray | None = None,
         dates: np.ndarray | None = None,
     ) -> Decision:
         """Re-score challenger and champion on the same rows; promote only a strictly better one."""
@@ -318,13 +329,14 @@ class Registry:
             champion = self.champion()
             recorded = recorded_scores(challenger)
             champion_scores: Scores | None
-            different_inputs = champion is not None and (
-                self.statistics(champion).feature_names != self.statistics(challenger).feature_names
-            )
+            different_inputs = champion is not None and _inputs(
+                self.statistics(champion)
+            ) != _inputs(self.statistics(challenger))
             if different_inputs:
-                # E.g. an hourly model against a daily champion: the champion cannot score these
-                # rows, and batch prediction expects the champion's inputs, so it stays.
-                challenger_scores = self.score(challenger, features, target, dates)
+                # E.g. an hourly model against a daily champion, or a station model against a
+                # champion without stations: batch prediction expects the champion's inputs,
+                # so it stays.
+                challenger_scores = self.score(challenger, features, target, stations, dates)
                 champion_scores = None
             elif champion is not None and champion.version == challenger.version and recorded:
                 # The champion's very model (a fully cached rerun): it cannot beat itself, and
@@ -333,9 +345,11 @@ class Registry:
             else:
                 # Both are scored by the same code on the same rows, the newest test window;
                 # never by the numbers the champion had on an older window.
-                challenger_scores = self.score(challenger, features, target, dates)
+                challenger_scores = self.score(challenger, features, target, stations, dates)
                 champion_scores = (
-                    None if champion is None else self.score(champion, features, target, dates)
+                    None
+                    if champion is None
+                    else self.score(champion, features, target, stations, dates)
                 )
             new_score = getattr(challenger_scores, PROMOTION_METRIC)
             if champion is None:
@@ -346,8 +360,8 @@ class Registry:
                 outcome = "rejected"
                 reason = (
                     "the challenger takes other input columns than the champion "
-                    f"({len(self.statistics(challenger).feature_names)} vs "
-                    f"{len(self.statistics(champion).feature_names)}); use another registry_root"
+                    f"({_describe_inputs(self.statistics(challenger))} vs "
+                    f"{_describe_inputs(self.statistics(champion))}); use another registry_root"
                 )
             else:
                 assert champion_scores is not None
@@ -390,6 +404,22 @@ class Registry:
                 )
             path = self.write_decision(decision)
             return decision.model_copy(update={"record": str(path)})
+
+
+def _raw_columns(statistics: Statistics) -> tuple[str, ...]:
+    # Each version encodes raw rows with its own statistics (one-hot, holiday windows), so two
+    # versions that read the same raw columns can score, and replace, each other.
+    return statistics.encoding.raw_names or statistics.feature_names
+
+
+def _inputs(statistics: Statistics) -> tuple[tuple[str, ...], bool]:
+    """What a model reads: its raw feature columns, and whether it has a station input."""
+    return _raw_columns(statistics), statistics.stations is not None
+
+
+def _describe_inputs(statistics: Statistics) -> str:
+    station = " + station" if statistics.stations is not None else ""
+    return f"{len(_raw_columns(statistics))}{station}"
 
 
 def recorded_scores(version: ModelVersion) -> Scores | None:
@@ -442,10 +472,12 @@ def promote_model(
     challenger = registry.register(
         best.model, data.statistics_file, metrics, table.source_sha256, plan.test
     )
-    features = load_array(table.features, mmap=True)[plan.test.start : plan.test.stop]
-    target = load_array(table.target, mmap=True)[plan.test.start : plan.test.stop]
-    dates = load_array(table.dates, mmap=True)[plan.test.start : plan.test.stop]
-    decision = registry.promote(challenger, features, target, dates)
+    window = slice(plan.test.start, plan.test.stop)
+    features = load_array(table.features, mmap=True)[window]
+    target = load_array(table.target, mmap=True)[window]
+    stations = None if table.stations is None else load_array(table.stations, mmap=True)[window]
+    dates = load_array(table.dates, mmap=True)[window]
+    decision = registry.promote(challenger, features, target, stations, dates)
     get_run_logger().info(
         "promotion %s: %s (champion now %s)",
         decision.outcome,

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from schemas.config import ModelConfig, TrainingConfig
-from tasks.models import build_model, make_initializer
+from tasks.models import build_model, make_initializer, require_station_support
 from tasks.store import ArtifactStore, FileRef, load_json, verify
 from tasks.train import (
     EpochJournal,
     EpochRecord,
+    StationInputs,
     TrainingRun,
     checkpoint_saver,
     choose_strategy,
@@ -261,12 +262,16 @@ def train_arrays(
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     journal: EpochJournal | None = None,
+    stations: StationInputs | None = None,
 ) -> TrainingRun:
     """Train any zoo model on arrays: tf-core by hand, every other entry with Keras ``fit``.
 
-    Only the Keras path resumes from ``journal`` after a crash; tf-core starts over.
+    Only the Keras path resumes from ``journal`` after a crash; tf-core starts over, and
+    has no station input (``stations`` with tf-core raises ``ValueError``).
     """
     if model_config.architecture == "tf-core":
+        if stations is not None:
+            require_station_support(model_config.architecture)
         return fit_tf_core(
             x_train,
             y_train,
@@ -289,4 +294,5 @@ def train_arrays(
         log=log,
         on_epoch=on_epoch,
         journal=journal,
+        stations=stations,
     )

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -24,7 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.caching import ArtifactCache
 from tasks.errors import TrainingError
-from tasks.models import build_model, make_optimizer, split_columns
+from tasks.models import build_model, input_blocks, make_optimizer, pack_inputs
 from tasks.normalise import NormalisedData
 from tasks.store import ArtifactStore, FileRef, is_intact, read_journal, verify, write_journal
 
@@ -115,6 +116,18 @@ class EpochJournal:
         write_journal(self.store, self.name, {"epochs": epochs})
 
 
+@dataclass(frozen=True)
+class StationInputs:
+    """Each row's station index (int32, one column) for training and validation.
+
+    ``rows`` is the embedding's row count, ``StationVocabulary.size`` (known stations + 1).
+    """
+
+    train: np.ndarray
+    validation: np.ndarray
+    rows: int
+
+
 def import_tensorflow() -> tf:
     """Import TensorFlow quietly (its C++ start-up chatter is not our users' concern)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -169,28 +182,36 @@ def make_dataset(
     y: np.ndarray,
     batch_size: int,
     seed: int | None,
-    blocks: Sequence[tuple[int, int]] = (),
+    blocks: Sequence[tuple[str, int, int]] = (),
     epochs: range = range(1),
+    stations: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """A batched tf.data stream over x/y for ``epochs``, shuffled per epoch when ``seed`` is given.
 
     With a seed, the stream holds every batch of every epoch in ``epochs`` back to back (fit
     is given ``steps_per_epoch``), each epoch in ``epoch_order``. Small arrays are gathered in
     TensorFlow. Large (memory-mapped) arrays are never loaded whole: each epoch's order is
-    gathered block by block from the memmap, so memory stays at a few blocks.
+    gathered block by block from the memmap, so memory stays at a few blocks. ``stations``
+    (each row's station index) goes through the same gathers, so it stays with its rows.
     """
-
-    def split(x: Any) -> Any:
-        # Several model inputs (``blocks`` of consecutive columns): one tensor per input.
-        return x if len(blocks) <= 1 else tuple(x[:, start:stop] for start, stop in blocks)
-
     rows = len(x)
+    if stations is not None and (len(stations) != rows or stations.dtype != np.int32):
+        raise ValueError(
+            f"station indices must be int32, one per feature row: got {stations.dtype} "
+            f"{list(stations.shape)} for {rows} rows"
+        )
+    # Several model inputs (``blocks`` of consecutive columns, and the station): one each.
+    columns = [x, y] if stations is None else [x, y, stations]
+
+    def pack(xs: Any, ys: Any, ss: Any = None) -> Any:
+        return pack_inputs(xs, blocks, ss), ys
+
     if seed is None:
-        data = tf.data.Dataset.from_tensor_slices((split(np.asarray(x)), np.asarray(y)))
+        data = tf.data.Dataset.from_tensor_slices(pack(*(np.asarray(a) for a in columns)))
         return data.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
-    if x.nbytes + y.nbytes <= IN_MEMORY_BYTES:
-        x_all, y_all = tf.constant(np.asarray(x)), tf.constant(np.asarray(y))
+    if sum(a.nbytes for a in columns) <= IN_MEMORY_BYTES:
+        constants = [tf.constant(np.asarray(a)) for a in columns]
         seed_tensor = tf.constant(seed, tf.int64)
 
         def epoch_batches(epoch: Any) -> Any:
@@ -200,7 +221,7 @@ def make_dataset(
             return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
         data = tf.data.Dataset.range(epochs.start, epochs.stop).flat_map(epoch_batches)
-        data = data.map(lambda index: (split(tf.gather(x_all, index)), tf.gather(y_all, index)))
+        data = data.map(lambda index: pack(*(tf.gather(c, index) for c in constants)))
         return data.prefetch(tf.data.AUTOTUNE)
 
     block = max(batch_size, BLOCK_ROWS // batch_size * batch_size)
@@ -212,20 +233,20 @@ def make_dataset(
                 # Sorted within the block so the gather reads the file forwards, then mixed.
                 index = np.sort(order[begin : begin + block])
                 within = np.random.default_rng([seed, epoch, begin]).permutation(len(index))
-                xs, ys = x[index][within], y[index][within]
-                for start in range(0, len(xs), batch_size):
-                    yield xs[start : start + batch_size], ys[start : start + batch_size]
+                gathered = [a[index][within] for a in columns]
+                for start in range(0, len(index), batch_size):
+                    yield tuple(a[start : start + batch_size] for a in gathered)
 
-    signature = (
-        tf.TensorSpec((None, *x.shape[1:]), tf.float32),
-        tf.TensorSpec((None, *y.shape[1:]), tf.float32),
+    signature = tuple(
+        tf.TensorSpec((None, *a.shape[1:]), tf.int32 if a is stations else tf.float32)
+        for a in columns
     )
     data = tf.data.Dataset.from_generator(batches, output_signature=signature)
     # A known length lets Keras count steps (and not warn that the input "ran out").
     steps = -(-rows // batch_size) * len(epochs)
     data = data.apply(tf.data.experimental.assert_cardinality(steps))
-    if len(blocks) > 1:
-        data = data.map(lambda xs, ys: (split(xs), ys))
+    if len(blocks) > 1 or stations is not None:
+        data = data.map(pack)
     return data.prefetch(tf.data.AUTOTUNE)
 
 
@@ -250,8 +271,12 @@ def fit_model(
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     journal: EpochJournal | None = None,
+    stations: StationInputs | None = None,
 ) -> TrainingRun:
-    """Train on arrays, checkpointing every epoch; resume from ``journal``'s last epoch."""
+    """Train on arrays, checkpointing every epoch; resume from ``journal``'s last epoch.
+
+    With ``stations`` the model gets the station input, fed beside the features.
+    """
     if len(x_train) == 0 or len(x_validation) == 0:
         raise ValueError("training and validation rows must not be empty")
     tf = import_tensorflow()
@@ -267,7 +292,7 @@ def fit_model(
     initial_epoch = len(done)
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
     # A multi-input zoo model (two-input) takes consecutive column blocks, one per input.
-    blocks = split_columns(model_config.architecture, x_train.shape[1])
+    blocks = input_blocks(model_config.architecture, x_train.shape[1])
     train_data = make_dataset(
         tf,
         x_train,
@@ -276,9 +301,16 @@ def fit_model(
         training.seed,
         blocks,
         epochs=range(initial_epoch, training.epochs),
+        stations=None if stations is None else stations.train,
     )
     validation_data = make_dataset(
-        tf, x_validation, y_validation, VALIDATION_BATCH_SIZE, None, blocks
+        tf,
+        x_validation,
+        y_validation,
+        VALIDATION_BATCH_SIZE,
+        None,
+        blocks,
+        stations=None if stations is None else stations.validation,
     )
     # Several steps per call of the compiled train function: at batch 4 the per-step Python
     # and dispatch overhead is most of the time (see BENCHMARKS.md).
@@ -295,7 +327,9 @@ def fit_model(
             model.compile(optimizer=model.optimizer, **compile_options)
             log(f"resuming after epoch {initial_epoch} from {done[-1][1].path}")
         else:
-            model = build_model(model_config, x_train.shape[1])
+            model = build_model(
+                model_config, x_train.shape[1], 0 if stations is None else stations.rows
+            )
             model.compile(optimizer=make_optimizer(training, steps_per_epoch), **compile_options)
     optimizer = model.optimizer
 

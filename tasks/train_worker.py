@@ -41,10 +41,20 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     from tasks.store import ArtifactStore, load_array
     from tasks.tf_core import train_arrays
-    from tasks.train import EpochJournal, journal_name
+    from tasks.train import EpochJournal, StationInputs, journal_name
 
     data = request.data
     store = ArtifactStore(request.store_root)
+    stations = None
+    vocabulary = data.statistics.stations
+    if (vocabulary is None) != (data.station_train is None or data.station_validation is None):
+        raise ValueError("station index arrays and the station vocabulary must come together")
+    if vocabulary is not None and data.station_train and data.station_validation:
+        stations = StationInputs(
+            train=load_array(data.station_train, mmap=True),
+            validation=load_array(data.station_validation, mmap=True),
+            rows=vocabulary.size,
+        )
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
@@ -63,6 +73,7 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
         on_epoch=on_epoch,
         # A retry or the next run of the same training resumes where a killed one stopped.
         journal=EpochJournal(store, journal_name(request)),
+        stations=stations,
     )
     _emit(protocol, "result", run=run.model_dump(mode="json"))
 

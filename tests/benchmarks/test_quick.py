@@ -21,6 +21,7 @@ def test_scale_benchmark_runs_every_stage(capsys: pytest.CaptureFixture[str]):
     assert [r["rows"] for r in results] == [150, 1500, 150 * 24 * 3]
     assert all(r[s]["seconds"] > 0 for r in results for s in scale.PRE_TRAINING)
     assert "train" in results[-1] and results[-1]["train"]["train_rows"] > 0
+    assert results[-1]["train"]["stations"] == 3  # trained with the station embedding
 
 
 def test_orchestration_benchmark_runs_cold_and_warm(capsys: pytest.CaptureFixture[str]):

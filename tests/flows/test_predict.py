@@ -62,3 +62,39 @@ def test_predicts_new_days_with_the_champion_after_retraining(
     assert isinstance(error, DataValidationError)
     assert "row 4" in str(error) and "column hum" in str(error)
     assert output.read_bytes() == before
+
+
+def test_a_station_champion_predicts_per_station_and_needs_the_station_column(
+    tmp_path, small_config: RetrainConfig
+):
+    from schemas.synthetic import make_records
+
+    source = tmp_path / "stations.csv"
+    source.write_bytes(to_csv_bytes(make_records(200, stations=3, seed=1)))
+    trained = retrain(small_config.model_copy(update={"source": str(source)}), return_state=True)
+    assert trained.is_completed()
+
+    # Ten days after the training data; station 31002 is replaced by one the model never saw.
+    later = make_records(210, stations=3, seed=9).iloc[200 * 3 :].drop(columns=list(COUNT_COLUMNS))
+    later["station"] = later["station"].replace(31002, 31999)
+    days = tmp_path / "station-days.csv"
+    days.write_bytes(to_csv_bytes(later))
+    output = tmp_path / "predictions" / "stations.csv"
+    config = PredictConfig(
+        input_csv=str(days), registry_root=small_config.registry_root, output_csv=str(output)
+    )
+    state = predict_batch(config, return_state=True)
+    assert state.is_completed()
+    lines = output.read_text().splitlines()
+    assert lines[0] == "dteday,station,predicted_cnt" and len(lines) == 1 + 10 * 3
+    rows = [line.split(",") for line in lines[1:]]
+    assert [int(row[1]) for row in rows] == later["station"].tolist()
+    assert all(int(row[2]) >= 0 for row in rows)
+
+    # Without the station column the champion cannot predict: the error names file and column.
+    days.write_bytes(to_csv_bytes(later.drop(columns="station")))
+    failed = predict_batch(config, return_state=True)
+    assert failed.is_failed()
+    error = failed.result(raise_on_failure=False)
+    assert isinstance(error, ValueError)
+    assert str(days) in str(error) and "no 'station' column" in str(error)

@@ -162,3 +162,27 @@ def test_cli_exit_codes_and_messages(
     for part in ("bad.csv", "row 5", "column temp", "less_than_or_equal_to(1.0)", "3.0"):
         assert part in err
     assert not bad.with_name("never").exists()
+
+
+def test_station_data_trains_a_model_with_a_station_input(
+    tmp_path: Path, small_config: RetrainConfig
+):
+    import keras
+
+    from schemas.synthetic import make_records
+
+    source = tmp_path / "stations.csv"
+    source.write_bytes(to_csv_bytes(make_records(200, stations=3, seed=1)))
+    state = retrain(small_config.model_copy(update={"source": str(source)}), return_state=True)
+    assert state.is_completed()
+    output = Path(state.result().output_dir)
+    model = keras.saving.load_model(output / "model.keras", safe_mode=True)
+    assert [t.name for t in model.inputs] == ["features", "station"]
+    statistics = json.loads((output / "normalisation.json").read_text())
+    assert statistics["stations"] == {"ids": [31000, 31001, 31002]}
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert all(np.isfinite(metrics[k]) for k in ("val_rmse", "test_rmse", "test_mae", "test_r2"))
+    assert metrics["config"]["model"]["station_embedding_dim"] == 4
+    # Every row is scored: one per station and test day.
+    predictions = (output / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "date,station,actual,predicted" and len(predictions) == 1 + 30 * 3

@@ -5,7 +5,7 @@ import pytest
 
 from flows.cli import main
 from flows.retrain import retrain
-from flows.sweep import expand_trials, sweep
+from flows.sweep import expand_trials, sweep, trials_for_stations
 from schemas.config import RetrainConfig, SweepConfig, TrainingConfig
 
 pytestmark = pytest.mark.slow
@@ -76,6 +76,18 @@ def test_expand_trials_crosses_grid_and_seeds_and_applies_zoo_entries():
         "two-input",
         "tf-core",
     ]
+
+
+def test_on_station_data_the_default_trials_leave_out_tf_core_and_listed_ones_stay():
+    everything = expand_trials(SweepConfig(seeds=(0, 1)))
+    kept = trials_for_stations(everything, defaulted=True)
+    assert [t.config.model.architecture for t in kept] == [
+        t.config.model.architecture for t in everything if t.config.model.architecture != "tf-core"
+    ]
+    assert len(kept) == len(everything) - 2
+    # Asked for by name, tf-core stays and fails with its own clear error.
+    listed = expand_trials(SweepConfig(trials=({"model": {"architecture": "tf-core"}},)))
+    assert trials_for_stations(listed, defaulted=False) == listed
 
 
 def test_sweep_cli_refuses_a_bad_sweep_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):

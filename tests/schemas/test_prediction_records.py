@@ -4,6 +4,7 @@ from schemas.records import (
     COUNT_COLUMNS,
     NO_COUNTS_RULE,
     PREDICTION_COLUMNS,
+    PREDICTION_STATION_UNIQUE_RULE,
     PREDICTION_UNIQUE_RULE,
     validate_prediction_csv,
 )
@@ -81,3 +82,31 @@ def test_header_only_file_is_refused():
     result, report = validate_prediction_csv(header, "days.csv")
     assert result is None
     assert any("at least 1 day" in f.rule for f in report.failures)
+
+
+def station_days(n: int = 10, stations: int = 3):
+    from schemas.synthetic import make_records
+
+    frame = make_records(n, stations=stations, seed=3)
+    return frame[["dteday", "station", *PREDICTION_COLUMNS[1:]]]
+
+
+def test_a_station_column_is_kept_and_each_date_may_repeat_once_per_station():
+    frame, report = validate_prediction_csv(to_csv_bytes(station_days()), "stations.csv")
+    assert report.ok and frame is not None
+    assert list(frame.columns) == ["dteday", "station", *PREDICTION_COLUMNS[1:]]
+    assert frame["station"].dtype == "int64" and len(frame) == 30
+    assert frame["station"].tolist()[:3] == [31000, 31001, 31002]
+
+
+def test_a_repeated_date_and_station_or_a_bad_station_id_is_refused():
+    frame = station_days().astype(object)
+    frame.loc[4, "station"] = frame.loc[3, "station"]  # (day 2, 31000) twice
+    frame.loc[7, "station"] = "north"
+    frame.loc[8, "station"] = -3
+    result, report = validate_prediction_csv(to_csv_bytes(frame), "stations.csv")
+    assert result is None
+    found = rules(report)
+    assert (5, "dteday", PREDICTION_STATION_UNIQUE_RULE) in found
+    assert (8, "station", "value is an integer") in found
+    assert any(row == 9 and column == "station" for row, column, _ in found)

@@ -3,11 +3,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
 from schemas.config import FeatureConfig
 from schemas.records import FEATURE_COLUMNS
-from schemas.synthetic import make_day_frame
-from tasks.encode import fit_encoding, invert_target, transform_target
+from schemas.synthetic import make_day_frame, make_records
+from tasks.encode import (
+    StationVocabulary,
+    fit_encoding,
+    fit_station_vocabulary,
+    invert_target,
+    transform_target,
+)
 from tasks.normalise import Statistics, normalise_features
 from tasks.split import plan_split
 from tasks.store import ArtifactStore, load_array, load_json
@@ -176,3 +183,81 @@ def test_holiday_encoding_travels_with_the_statistics(tmp_path: Path):
     np.testing.assert_allclose(
         stats.prepare_features(features[test], dates[test]), load_array(data.x_test), atol=1e-6
     )
+
+
+# --- the station vocabulary ----------------------------------------------------------------
+
+
+def test_station_ids_map_to_their_index_and_unknown_stations_to_zero():
+    vocabulary = StationVocabulary(ids=(31000, 31002, 31005))
+    indices = vocabulary.index(np.array([31002, 31000, 31005, 31001, 40000, 0]))
+    np.testing.assert_array_equal(indices, [2, 1, 3, 0, 0, 0])
+    assert indices.dtype == np.int32 and vocabulary.size == 4
+
+
+def test_vocabulary_fitted_chunk_by_chunk_is_the_sorted_unique_ids():
+    ids = np.random.default_rng(0).choice([31007, 31000, 31003, 31500], size=1000)
+    vocabulary = fit_station_vocabulary(ids, chunk_rows=7)
+    assert vocabulary.ids == (31000, 31003, 31007, 31500)
+    assert vocabulary == fit_station_vocabulary(ids)
+
+
+def test_vocabulary_refuses_ids_that_would_map_to_the_wrong_vectors():
+    for ids in ((31003, 31000), (31000, 31000), ()):
+        with pytest.raises(ValidationError, match="strictly increasing"):
+            StationVocabulary(ids=ids)
+    with pytest.raises(ValueError, match="without stations"):
+        Statistics(
+            feature_names=("a",),
+            feature_mean=(0.0,),
+            feature_std=(1.0,),
+            target_mean=0.0,
+            target_std=1.0,
+            train_rows=1,
+        ).station_indices(np.array([31000]))
+
+
+def _station_table(store: ArtifactStore, frame) -> TableData:
+    dates = frame["dteday"].to_numpy().astype("datetime64[D]")
+    return TableData(
+        source="generated",
+        source_sha256="0" * 64,
+        rows=len(frame),
+        first_date=str(dates[0]),
+        last_date=str(dates[-1]),
+        feature_names=FEATURE_COLUMNS,
+        dates=store.put_array(dates),
+        features=store.put_array(frame[list(FEATURE_COLUMNS)].to_numpy(np.float32)),
+        target=store.put_array(frame[["cnt"]].to_numpy(np.float32)),
+        report=store.put_json({}),
+        stations=store.put_array(frame["station"].to_numpy(np.int64)),
+    )
+
+
+def test_station_vocabulary_is_fitted_on_the_training_rows_only(tmp_path: Path):
+    store = ArtifactStore(tmp_path)
+    frame = make_records(200, stations=4, seed=4)
+    # Station 31003 opens in the test window: the model has never seen it.
+    opens = np.sort(frame["dteday"].unique())[-30]
+    frame = frame[(frame["station"] != 31003) | (frame["dteday"] >= opens)].reset_index(drop=True)
+    table = _station_table(store, frame)
+    plan = plan_split(load_array(table.dates), 30, 0.1)
+    data = normalise_features.fn(table, plan, str(tmp_path))
+
+    assert data.statistics.stations is not None
+    assert data.statistics.stations.ids == (31000, 31001, 31002)
+    test_ids = frame["station"].to_numpy()[plan.test.start : plan.test.stop]
+    test_indices = load_array(data.station_test)
+    assert test_indices.shape == (plan.test.stop - plan.test.start, 1)
+    assert test_indices.dtype == np.int32
+    np.testing.assert_array_equal(test_indices[test_ids == 31003, 0], 0)
+    np.testing.assert_array_equal(
+        test_indices[test_ids != 31003, 0], test_ids[test_ids != 31003] - 30999
+    )
+    for name in ("train", "validation"):
+        assert load_array(getattr(data, f"station_{name}")).min() >= 1
+    # The vocabulary travels in normalisation.json (plain JSON) and maps ids the same way.
+    content = load_json(data.statistics_file)
+    assert content["stations"] == {"ids": [31000, 31001, 31002]}
+    shipped = Statistics.model_validate(content)
+    np.testing.assert_array_equal(shipped.station_indices(test_ids), test_indices)

@@ -41,3 +41,9 @@ def test_plot_is_a_png():
     dates = np.datetime64("2012-09-23") + np.arange(10)
     png = plot_predictions(dates, np.arange(10.0), np.arange(10.0) + 1)
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+
+
+def test_plot_of_station_rows_is_drawn_per_date():
+    dates = np.repeat(np.datetime64("2012-09-23") + np.arange(10), 3)  # three stations a day
+    png = plot_predictions(dates, np.arange(30.0), np.arange(30.0) + 1, by_date=True)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")

@@ -103,3 +103,31 @@ def test_task_refuses_an_altered_input(tmp_path: Path):
     plan = SplitPlan(train=_window(0, 30), validation=_window(30, 40), test=_window(40, 50))
     with pytest.raises(ArtifactError, match="altered"):
         normalise.normalise_features.fn(table, plan, str(tmp_path))
+
+
+def test_a_table_without_stations_gets_no_station_arrays_and_the_same_statistics_file(
+    tmp_path: Path,
+):
+    import json
+
+    from tasks.split import SplitPlan
+
+    store = ArtifactStore(tmp_path)
+    rng = np.random.default_rng(3)
+    table = _table(
+        store,
+        rng.normal(0, 1, (50, 11)).astype(np.float32),
+        rng.normal(0, 1, (50, 1)).astype(np.float32),
+    )
+    plan = SplitPlan(train=_window(0, 30), validation=_window(30, 40), test=_window(40, 50))
+    data = normalise.normalise_features.fn(table, plan, str(tmp_path))
+    assert data.station_train is data.station_validation is data.station_test is None
+    assert data.statistics.stations is None
+    # normalisation.json is byte for byte what it was before stations existed.
+    content = json.loads(Path(data.statistics_file.path).read_text())
+    assert "stations" not in content
+    assert Path(data.statistics_file.path).read_text() == json.dumps(
+        data.statistics.model_dump(mode="json", exclude={"stations"}),
+        sort_keys=True,
+        indent=2,
+    )

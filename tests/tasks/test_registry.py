@@ -243,3 +243,74 @@ def test_model_with_other_inputs_never_replaces_the_champion(
     )
     assert decision.outcome == "rejected" and "other input columns" in decision.reason
     assert registry.require_champion().version == champion.version
+
+
+def test_station_model_is_scored_with_station_ids_and_never_replaces_one_without(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    from schemas.config import ModelConfig
+    from tasks.encode import StationVocabulary
+    from tasks.models import build_model
+
+    features, target = days
+    stats = fit_statistics(features, target, TRAIN, FEATURE_COLUMNS).model_copy(
+        update={"stations": StationVocabulary(ids=(31000, 31001))}
+    )
+    station_model = save(store, build_model(ModelConfig(), len(FEATURE_COLUMNS), station_rows=3))
+    station_stats = store.put_json(stats.model_dump(mode="json"))
+    ids = np.where(np.arange(TEST.days) % 2, 31001, 31005)  # 31005: a station it never saw
+
+    alone = Registry(tmp_path / "alone")
+    version = register(alone, station_model, station_stats)
+    with pytest.raises(ValueError, match="takes a station input"):
+        alone.score(version, *newest_window(days))
+    decision = alone.promote(version, *newest_window(days), ids)
+    assert decision.outcome == "first-champion"
+    assert np.isfinite(decision.challenger_scores.rmse)
+
+    # Batch prediction would suddenly need a station column: the champion stays.
+    registry = Registry(tmp_path / "models")
+    good, _, plain_stats = candidates(store, days)
+    champion = register(registry, good, plain_stats)
+    registry.promote(champion, *newest_window(days))
+    challenger = register(registry, station_model, station_stats)
+    decision = registry.promote(challenger, *newest_window(days), ids)
+    assert decision.outcome == "rejected" and "(11 + station vs 11)" in decision.reason
+    assert registry.require_champion().version == champion.version
+
+
+def test_challenger_with_holiday_windows_competes_on_the_same_raw_rows(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    from tasks.encode import fit_encoding
+
+    registry = Registry(tmp_path / "models")
+    _, bad, stats = candidates(store, days)
+    champion = register(registry, bad, stats)
+    features, target = days
+    dates = make_day_frame(200, seed=5)["dteday"].to_numpy().astype("datetime64[D]")
+    promote_rows = (
+        features[TEST.start : TEST.stop],
+        target[TEST.start : TEST.stop],
+        None,
+        dates[TEST.start : TEST.stop],
+    )
+    registry.promote(champion, *promote_rows)
+    # Same raw columns, another encoding: the challenger adds holiday-window columns.
+    encoding = fit_encoding("ordinal", FEATURE_COLUMNS, "us-federal", 3, dates[:150])
+    encoded = encoding.encode(features, dates)
+    holiday_stats = fit_statistics(encoded, target, TRAIN, FEATURE_COLUMNS, encoding)
+    x = holiday_stats.normalise_features(encoded[TRAIN.start : TRAIN.stop])
+    y = holiday_stats.normalise_target(target[TRAIN.start : TRAIN.stop])
+    fitted = fit_linear(x, y).ravel()
+    model = keras.Sequential([keras.Input(shape=(encoded.shape[1],)), layers.Dense(1)])
+    model.layers[-1].set_weights([fitted[:-1].reshape(-1, 1).astype("float32"), fitted[-1:]])
+    challenger = register(
+        registry, save(store, model), store.put_json(holiday_stats.model_dump(mode="json"))
+    )
+    decision = registry.promote(challenger, *promote_rows)
+    assert decision.champion_scores is not None, decision.reason
+    assert decision.outcome == "promoted", decision.reason
+    # Scoring it without the dates its encoding needs is refused, not guessed.
+    with pytest.raises(ValueError, match="one date per row"):
+        registry.score(challenger, features[TEST.start : TEST.stop], target[TEST.start : TEST.stop])

@@ -140,3 +140,83 @@ def test_zeros_and_ones_initialisers_keep_every_hidden_unit_identical(
     )
     kernel = keras.saving.load_model(verify(glorot.checkpoints[-1])).layers[0].get_weights()[0]
     assert not np.allclose(kernel, np.repeat(kernel[:, :1], kernel.shape[1], axis=1))
+
+
+KERAS_ZOO = tuple(name for name in ZOO if name != "tf-core")
+
+
+@pytest.mark.parametrize("architecture", KERAS_ZOO)
+def test_every_keras_zoo_model_takes_the_station_input(tmp_path: Path, architecture: str):
+    import keras
+
+    from tasks.train import StationInputs
+
+    config = RetrainConfig.model_validate(
+        {"model": {"architecture": architecture}, "training": {"epochs": 1, "batch_size": 16}}
+    )
+    x_train, y_train, x_val, y_val = _arrays(
+        "one-hot" if architecture == "two-input" else "ordinal"
+    )
+    rng = np.random.default_rng(1)
+    stations = StationInputs(
+        train=rng.integers(1, 4, (len(x_train), 1)).astype(np.int32),
+        validation=rng.integers(0, 4, (len(x_val), 1)).astype(np.int32),  # 0: unknown
+        rows=4,
+    )
+    run = train_arrays(
+        x_train,
+        y_train,
+        x_val,
+        y_val,
+        config.model,
+        config.training,
+        ArtifactStore(tmp_path),
+        stations=stations,
+    )
+    assert np.isfinite(run.history[0].val_loss)
+    loaded = keras.saving.load_model(verify(run.checkpoints[0]), safe_mode=True)
+    assert [t.name for t in loaded.inputs][-1] == "station"
+    table = loaded.get_layer("station_embedding").get_weights()[0]
+    assert table.shape == (4, config.model.station_embedding_dim)
+    predicted = loaded.predict(model_inputs(loaded, x_val, stations.validation), verbose=0)
+    assert float(np.mean((predicted - y_val) ** 2)) == pytest.approx(
+        run.history[0].val_loss, rel=1e-4
+    )
+
+
+def test_without_stations_the_networks_are_the_ones_before_stations():
+    import keras
+
+    seed = build_model(ModelConfig(), 11)
+    assert isinstance(seed, keras.Sequential)
+    assert [t.name for t in seed.inputs] == ["features"]
+    assert seed.count_params() == (11 * 16 + 16) + (16 * 16 + 16) + (16 + 1)
+    two = build_model(ModelConfig(architecture="two-input"), 30)
+    assert [t.name for t in two.inputs] == ["calendar", "weather"]
+    assert two.count_params() == (26 * 16 + 16) + (4 * 16 + 16) + (32 * 16 + 16) + (16 + 1)
+    with_station = build_model(ModelConfig(station_embedding_dim=4), 11, station_rows=6)
+    # Only the embedding table and the first layer's 4 extra inputs are new.
+    assert with_station.count_params() == seed.count_params() + 6 * 4 + 4 * 16
+
+
+def test_tf_core_refuses_the_station_input_with_a_clear_reason(tmp_path: Path):
+    from tasks.train import StationInputs
+
+    x_train, y_train, x_val, y_val = _arrays()
+    stations = StationInputs(
+        train=np.ones((len(x_train), 1), np.int32),
+        validation=np.ones((len(x_val), 1), np.int32),
+        rows=2,
+    )
+    with pytest.raises(ValueError, match="'tf-core' has no station input"):
+        train_arrays(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            ModelConfig(architecture="tf-core"),
+            TrainingConfig(epochs=1),
+            ArtifactStore(tmp_path),
+            stations=stations,
+        )
+    assert not (tmp_path / "objects").exists()  # refused before any training
