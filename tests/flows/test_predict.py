@@ -2,7 +2,7 @@ import pytest
 
 from flows.predict import predict_batch
 from flows.retrain import retrain
-from schemas.config import PredictConfig, RetrainConfig
+from schemas.config import FeatureConfig, PredictConfig, RetrainConfig
 from schemas.records import COUNT_COLUMNS, PREDICTION_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.errors import DataValidationError, NoChampionError
@@ -98,3 +98,32 @@ def test_a_station_champion_predicts_per_station_and_needs_the_station_column(
     error = failed.result(raise_on_failure=False)
     assert isinstance(error, ValueError)
     assert str(days) in str(error) and "no 'station' column" in str(error)
+
+
+def test_holiday_window_champion_predicts_from_the_dates_of_new_days(
+    tmp_path, small_config: RetrainConfig
+):
+    config = small_config.model_copy(
+        update={"features": FeatureConfig(holidays="us-federal", holiday_window_days=3)}
+    )
+    assert retrain(config, return_state=True).is_completed()
+    champion = Registry(config.registry_root).require_champion()
+    assert any(name.startswith("near:") for name in champion_feature_names(config))
+
+    # Thanksgiving week and a week in December, dates the training rows never had.
+    later = make_day_frame(400, seed=9).iloc[320:].drop(columns=list(COUNT_COLUMNS))
+    days = tmp_path / "days.csv"
+    days.write_bytes(to_csv_bytes(later))
+    output = tmp_path / "out.csv"
+    predict_config = PredictConfig(
+        input_csv=str(days), registry_root=config.registry_root, output_csv=str(output)
+    )
+    summary = predict_batch(predict_config)
+    assert summary.champion == champion.version and summary.rows == 80
+    lines = output.read_text().splitlines()[1:]
+    assert [line.split(",")[0] for line in lines] == list(later["dteday"])
+
+
+def champion_feature_names(config: RetrainConfig) -> tuple[str, ...]:
+    registry = Registry(config.registry_root)
+    return registry.statistics(registry.require_champion()).feature_names
