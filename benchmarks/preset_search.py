@@ -14,21 +14,10 @@ import argparse
 import json
 import tempfile
 from pathlib import Path
-from typing import Any
 
-from benchmarks.preset import load_day_csv, run_procedure
+from benchmarks.preset import CANDIDATES, load_day_csv, run_procedure
 from schemas.config import RetrainConfig
 from tasks.store import ArtifactStore
-
-CANDIDATES: dict[str, dict[str, Any]] = {
-    "seed-mlp ordinal": {},
-    "seed-mlp ordinal log": {"features": {"target_transform": "log"}},
-    "seed-mlp one-hot log": {"features": {"encoding": "one-hot", "target_transform": "log"}},
-    "two-input one-hot log": {
-        "features": {"encoding": "one-hot", "target_transform": "log"},
-        "model": {"architecture": "two-input"},
-    },
-}
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ import pytest
 pytestmark = [pytest.mark.slow, pytest.mark.real_data]
 
 SEED_FIGURE_RMSE = 1170  # the seed's test RMSE, picked on the test set
+TARGET_RMSE = 1000  # issue 4: median test RMSE over 5 seeds, everything chosen on validation
 
 
 @pytest.fixture(scope="module")
@@ -21,8 +22,15 @@ def preset_result() -> dict[str, Any]:
     return run_preset(Path(value) / "day.csv")
 
 
-def test_preset_beats_the_seed_and_the_baselines_over_five_seeds(preset_result: dict[str, Any]):
-    assert len(preset_result["runs"]) == 5
+def test_preset_reaches_the_target_over_five_independent_seeds(preset_result: dict[str, Any]):
+    runs = preset_result["runs"]
+    assert [run["seed"] for run in runs] == [0, 1, 2, 3, 4]
+    # Every member's epoch count was chosen on validation; the test window was scored once.
+    assert all(len(run["epochs"]) == preset_result["preset"]["ensemble"] for run in runs)
+    assert preset_result["median_test_rmse"] <= TARGET_RMSE
+
+
+def test_preset_beats_the_seed_and_the_baselines(preset_result: dict[str, Any]):
     median = preset_result["median_test_rmse"]
     assert median < SEED_FIGURE_RMSE
     for scores in preset_result["baselines"].values():
