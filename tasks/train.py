@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -466,6 +467,34 @@ def run_training_process(
     return result
 
 
+_preload: threading.Thread | None = None
+
+
+def preload_keras() -> threading.Thread | None:
+    """Start importing Keras in this process in the background (once); return the thread.
+
+    The training child imports TensorFlow on its own, and evaluation then imports it again in
+    the flow process to load the chosen checkpoint: a cold run paid two imports one after the
+    other. Started when training starts, the flow process's import overlaps the child's import
+    and its epochs. Only a task that trains calls it, so a fully cached rerun still never
+    imports TensorFlow.
+    """
+    global _preload
+    if _preload is not None or "keras" in sys.modules:
+        return _preload
+
+    def load() -> None:
+        # A failed import here is raised again, with its traceback, where Keras is needed.
+        with contextlib.suppress(Exception):
+            import keras  # noqa: F401
+
+    _preload = threading.Thread(target=load, name="bikeflow-keras-preload", daemon=True)
+    _preload.start()
+    # Joined at exit, so a run that ends early never tears down a half-done import.
+    atexit.register(_preload.join)
+    return _preload
+
+
 @task(
     name="train_model",
     cache_policy=ArtifactCache(modules=("tasks.models", "tasks.train_worker", "tasks.tf_core")),
@@ -496,4 +525,5 @@ def train_model(
         update_progress_artifact(progress, 100.0 * record.epoch / epochs)
 
     request = TrainingRequest(data=data, model=model, training=training, store_root=store_root)
+    preload_keras()
     return run_training_process(request, on_epoch, logger.info)

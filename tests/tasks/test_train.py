@@ -314,3 +314,30 @@ def test_the_station_embedding_learns_each_stations_size(tmp_path: Path):
     # the variance (the stations' sizes) is left. Measured over data seeds 2 and 7 and
     # training seeds 0-2, the ratio was 0.03-0.13.
     assert best_with < 0.5 * best_without
+
+
+def test_keras_preload_imports_once_in_the_background_and_only_when_asked():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import tasks.train as train\n"
+        # Importing the training module (as a cached run does) must not import Keras.
+        "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
+        "thread = train.preload_keras()\n"
+        "assert thread is not None and thread.daemon\n"
+        "assert train.preload_keras() is thread\n"
+        "thread.join()\n"
+        "assert 'keras' in sys.modules and 'tensorflow' in sys.modules\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().endswith("ok")
