@@ -17,6 +17,7 @@ from tasks.store import ArtifactStore, FileRef, load_array, verify
 from tasks.validate import TableData
 
 PREDICT_BATCH_SIZE = 4096
+LINEAR_CHUNK_ROWS = 1 << 18
 
 
 class Scores(BaseModel):
@@ -61,11 +62,30 @@ def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
     )
 
 
-def fit_linear(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares weights (with intercept, last) of y on x."""
-    design = np.hstack([np.asarray(x, dtype=np.float64), np.ones((len(x), 1))])
-    weights, *_ = np.linalg.lstsq(design, np.asarray(y, dtype=np.float64), rcond=None)
-    return weights
+def fit_linear(x: np.ndarray, y: np.ndarray, chunk_rows: int = LINEAR_CHUNK_ROWS) -> np.ndarray:
+    """Least-squares weights (with intercept, last) of y on x, reading rows in chunks.
+
+    Each chunk is folded into the R factor of a QR decomposition (TSQR), so memory stays at
+    one chunk plus a (columns + 1)-square matrix however many rows a memory-mapped ``x`` has,
+    and the solution is lstsq's (the minimum-norm one when one-hot columns are collinear).
+    """
+    rows = len(x)
+    if rows == 0:
+        raise ValueError("a linear fit needs at least one training row")
+    r_factor: np.ndarray | None = None
+    q_target: np.ndarray | None = None
+    for begin in range(0, rows, chunk_rows):
+        end = min(begin + chunk_rows, rows)
+        design = np.hstack([np.asarray(x[begin:end], dtype=np.float64), np.ones((end - begin, 1))])
+        target = np.asarray(y[begin:end], dtype=np.float64).reshape(end - begin, -1)
+        if r_factor is not None and q_target is not None:
+            design = np.vstack([r_factor, design])
+            target = np.vstack([q_target, target])
+        q, r_factor = np.linalg.qr(design)
+        q_target = q.T @ target
+    assert r_factor is not None and q_target is not None  # rows > 0: the loop ran
+    weights, *_ = np.linalg.lstsq(r_factor, q_target, rcond=None)
+    return weights if np.ndim(y) > 1 else weights.ravel()
 
 
 def predict_linear(weights: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -143,7 +163,8 @@ def evaluate_model(
     """
     store = ArtifactStore(store_root)
     stats = data.statistics
-    x_train = load_array(data.x_train)
+    # Memory-mapped: the linear baseline streams the training rows instead of loading them.
+    x_train = load_array(data.x_train, mmap=True)
     x_validation, x_test = load_array(data.x_validation), load_array(data.x_test)
     has_stations = data.station_test is not None and data.station_validation is not None
     s_validation = load_array(data.station_validation) if data.station_validation else None
@@ -151,7 +172,7 @@ def evaluate_model(
     # Metrics and baselines use the raw counts of the table, so a target transform (log) is
     # undone before anything is scored and the baselines stay the same for every transform.
     counts = load_array(table.target, mmap=True)
-    train_counts = np.asarray(counts[plan.train.start : plan.train.stop], dtype=np.float64)
+    train_counts = counts[plan.train.start : plan.train.stop]
     actual = np.asarray(counts[plan.test.start : plan.test.stop], dtype=np.float64).ravel()
     actual_validation = np.asarray(
         counts[plan.validation.start : plan.validation.stop], dtype=np.float64
@@ -161,7 +182,9 @@ def evaluate_model(
     predicted_validation = predict_counts(best.model, x_validation, stats, s_validation)
     weights = fit_linear(x_train, train_counts)
     baselines = {
-        "training_mean": regression_scores(actual, np.full_like(actual, train_counts.mean())),
+        "training_mean": regression_scores(
+            actual, np.full_like(actual, train_counts.mean(dtype=np.float64))
+        ),
         "linear_regression": regression_scores(actual, predict_linear(weights, x_test).ravel()),
     }
     dates = load_array(table.dates, mmap=True)[plan.test.start : plan.test.stop]
