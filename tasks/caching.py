@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import importlib.util
 import json
 import os
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +35,12 @@ from prefect.logging import get_run_logger
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from pydantic import BaseModel
 
+from tasks.source import module_digest
 from tasks.store import ArrayRef, FileRef, Ref, is_intact
 
 # Bump to invalidate every cached step at once (e.g. after changing the descriptor format).
 CACHE_FORMAT = 1
 _MAX_REBUILDS = 64
-
-
-@cache
-def module_digest(module: str) -> str:
-    """Return the sha256 of a module's source file, found without importing it."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise ValueError(f"cannot locate the source of module {module!r}")
-    return hashlib.sha256(Path(spec.origin).read_bytes()).hexdigest()
 
 
 def canonical(value: Any) -> Any:

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import numpy as np
 from prefect import task
-from pydantic import BaseModel, ConfigDict
 
 from schemas.config import FeatureConfig
 from tasks.caching import ArtifactCache
@@ -16,78 +15,16 @@ from tasks.encode import (
     TargetTransform,
     fit_encoding,
     fit_station_vocabulary,
-    invert_target,
     transform_target,
 )
 from tasks.split import SplitPlan, Window
-from tasks.store import ArrayRef, ArtifactStore, FileRef, load_array
+from tasks.statistics import NormalisedData, Statistics
+from tasks.store import ArrayRef, ArtifactStore, load_array
 from tasks.validate import TableData
 
+__all__ = ["CHUNK_ROWS", "NormalisedData", "Statistics", "fit_statistics", "normalise_features"]
+
 CHUNK_ROWS = 1 << 18
-
-
-class Statistics(BaseModel):
-    """Per-column mean and standard deviation of the training rows (population std)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    feature_names: tuple[str, ...]
-    feature_mean: tuple[float, ...]
-    feature_std: tuple[float, ...]
-    target_mean: float
-    target_std: float
-    train_rows: int
-    # How raw columns were encoded and the count transformed; defaults = the seed's plain path.
-    encoding: FeatureEncoding = FeatureEncoding()
-    target_transform: TargetTransform = "none"
-    # The training rows' station ids when the table has a station column (None: no station
-    # input); the model's Embedding is indexed by ``station_indices``.
-    stations: StationVocabulary | None = None
-
-    def normalise_features(self, features: np.ndarray) -> np.ndarray:
-        """Scale raw features the way the training rows were scaled."""
-        mean = np.asarray(self.feature_mean, dtype=np.float64)
-        std = np.asarray(self.feature_std, dtype=np.float64)
-        return ((features - mean) / std).astype(np.float32)
-
-    def prepare_features(self, raw: np.ndarray, dates: np.ndarray | None = None) -> np.ndarray:
-        """Encode and scale raw feature rows (in the table's column order) for the model."""
-        return self.normalise_features(self.encoding.encode(raw, dates))
-
-    def station_indices(self, stations: np.ndarray) -> np.ndarray:
-        """Map raw station ids to the model's station input: int32, one column, 0 = unknown."""
-        if self.stations is None:
-            raise ValueError("these statistics were fitted on a table without stations")
-        return self.stations.index(stations).reshape(-1, 1)
-
-    def normalise_target(self, target: np.ndarray) -> np.ndarray:
-        """Scale raw counts the way the training counts were scaled."""
-        values = transform_target(target, self.target_transform)
-        return ((values - self.target_mean) / self.target_std).astype(np.float32)
-
-    def denormalise_target(self, target: np.ndarray) -> np.ndarray:
-        """Turn model outputs back into bike counts (undoing the target transform too)."""
-        values = np.asarray(target, dtype=np.float64) * self.target_std + self.target_mean
-        return invert_target(values, self.target_transform)
-
-
-class NormalisedData(BaseModel):
-    """The normalised arrays of the three splits (x rank 2, y rank 2) and their statistics."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    statistics: Statistics
-    statistics_file: FileRef
-    x_train: ArrayRef
-    y_train: ArrayRef
-    x_validation: ArrayRef
-    y_validation: ArrayRef
-    x_test: ArrayRef
-    y_test: ArrayRef
-    # Each row's station index (int32, rank 2) when the table has stations.
-    station_train: ArrayRef | None = None
-    station_validation: ArrayRef | None = None
-    station_test: ArrayRef | None = None
 
 
 def _moments(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
@@ -192,7 +129,7 @@ def _write_encoded(
 @task(
     name="normalise_features",
     # The encodings and the station vocabulary are fitted and applied by tasks.encode.
-    cache_policy=ArtifactCache(modules=("tasks.encode",)),
+    cache_policy=ArtifactCache(modules=("tasks.encode", "tasks.statistics")),
     persist_result=True,
     result_serializer="json",
 )

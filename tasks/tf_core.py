@@ -22,7 +22,7 @@ import numpy as np
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.models import build_model, make_initializer, require_station_support
 from tasks.store import ArtifactStore, FileRef, load_json, verify
-from tasks.train import (
+from tasks.trainer import (
     EpochJournal,
     EpochRecord,
     StationInputs,

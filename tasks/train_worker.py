@@ -18,7 +18,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ModelConfig, TrainingConfig
-from tasks.normalise import NormalisedData
+from tasks.statistics import NormalisedData
 
 
 class TrainingRequest(BaseModel):
@@ -41,7 +41,7 @@ def serve(request: TrainingRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     from tasks.store import ArtifactStore, load_array
     from tasks.tf_core import train_arrays
-    from tasks.train import EpochJournal, StationInputs, journal_name
+    from tasks.trainer import EpochJournal, StationInputs, journal_name
 
     data = request.data
     store = ArtifactStore(request.store_root)
@@ -103,4 +103,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip the interpreter's teardown: TensorFlow's takes about a second and has nothing left
+    # to save (every file is written and renamed, the result is sent); the OS frees the
+    # devices either way.
+    os._exit(status)

@@ -341,3 +341,25 @@ def test_keras_preload_imports_once_in_the_background_and_only_when_asked():
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_the_training_child_imports_no_prefect_or_pandera():
+    import subprocess
+    import sys
+
+    # What tasks.train_worker imports before and while it trains (TensorFlow aside): Prefect
+    # or pandera there would add seconds to every cold run's training child.
+    script = (
+        "import sys\n"
+        "import tasks.train_worker, tasks.trainer, tasks.tf_core, tasks.statistics\n"
+        "print(sorted(m for m in ('prefect', 'pandera', 'pandas') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"
