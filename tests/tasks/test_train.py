@@ -316,10 +316,23 @@ def test_the_station_embedding_learns_each_stations_size(tmp_path: Path):
     assert best_with < 0.5 * best_without
 
 
-def test_keras_preload_imports_once_in_the_background_and_only_when_asked():
+def _fresh_python(script: str) -> str:
+    """Run a script in a new interpreter at the project root; return its stdout."""
     import subprocess
     import sys
 
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip()
+
+
+def test_keras_preload_imports_once_in_the_background_and_only_when_asked():
     script = (
         "import sys\n"
         "import tasks.train as train\n"
@@ -332,21 +345,10 @@ def test_keras_preload_imports_once_in_the_background_and_only_when_asked():
         "assert 'keras' in sys.modules and 'tensorflow' in sys.modules\n"
         "print('ok')\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=Path(__file__).parents[2],
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().endswith("ok")
+    assert _fresh_python(script).endswith("ok")
 
 
 def test_the_training_child_imports_no_prefect_or_pandera():
-    import subprocess
-    import sys
-
     # What tasks.train_worker imports before and while it trains (TensorFlow aside): Prefect
     # or pandera there would add seconds to every cold run's training child.
     script = (
@@ -354,12 +356,4 @@ def test_the_training_child_imports_no_prefect_or_pandera():
         "import tasks.train_worker, tasks.trainer, tasks.tf_core, tasks.statistics\n"
         "print(sorted(m for m in ('prefect', 'pandera', 'pandas') if m in sys.modules))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=Path(__file__).parents[2],
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"
+    assert _fresh_python(script) == "[]"
