@@ -82,7 +82,7 @@ def our_fit(
     arrays: tuple[np.ndarray, ...], epochs: int, batch: int, steps: int, jit: bool
 ) -> tuple[float, list[float]]:
     """``tasks.train.fit_model`` (checkpoints are not saved: the naive fit saves none)."""
-    import tasks.train as train
+    import tasks.trainer as train
     from schemas.config import ModelConfig, TrainingConfig
     from tasks.store import FileRef
 

@@ -23,13 +23,9 @@ from tasks.caching import ArtifactCache
 from tasks.errors import TrainingError
 from tasks.normalise import NormalisedData
 
-# The trainer's names, importable from here as before the split into tasks.trainer.
+# The trainer's names, importable from here as before the split into tasks.trainer. Its tuning
+# constants are not re-exported: they are read, and must be set, in tasks.trainer.
 from tasks.trainer import (
-    BLOCK_ROWS,
-    IN_MEMORY_BYTES,
-    JIT_COMPILE,
-    STEPS_PER_EXECUTION,
-    VALIDATION_BATCH_SIZE,
     DeviceInfo,
     EpochJournal,
     EpochRecord,
@@ -51,11 +47,6 @@ if TYPE_CHECKING:
     from tasks.train_worker import TrainingRequest
 
 __all__ = [
-    "BLOCK_ROWS",
-    "IN_MEMORY_BYTES",
-    "JIT_COMPILE",
-    "STEPS_PER_EXECUTION",
-    "VALIDATION_BATCH_SIZE",
     "DeviceInfo",
     "EpochJournal",
     "EpochRecord",

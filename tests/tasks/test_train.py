@@ -113,7 +113,7 @@ def test_training_process_streams_epochs_and_returns_the_run(tmp_path: Path):
 def test_large_arrays_stream_from_the_memmap_every_row_once_per_epoch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import tasks.train as train
+    import tasks.trainer as train
 
     monkeypatch.setattr(train, "IN_MEMORY_BYTES", 0)  # force the memory-mapped path
     monkeypatch.setattr(train, "BLOCK_ROWS", 64)
@@ -138,7 +138,7 @@ def test_large_arrays_stream_from_the_memmap_every_row_once_per_epoch(
 
 
 def test_training_on_memory_mapped_arrays_learns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    import tasks.train as train
+    import tasks.trainer as train
 
     monkeypatch.setattr(train, "IN_MEMORY_BYTES", 0)
     store = ArtifactStore(tmp_path)
@@ -152,7 +152,7 @@ def test_training_on_memory_mapped_arrays_learns(tmp_path: Path, monkeypatch: py
 def test_several_steps_per_execution_give_the_same_losses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import tasks.train as train
+    import tasks.trainer as train
 
     monkeypatch.setattr(train, "STEPS_PER_EXECUTION", 1)
     one = _fit(tmp_path / "one", seed=4, epochs=2)
@@ -164,7 +164,7 @@ def test_several_steps_per_execution_give_the_same_losses(
 
 
 def test_steps_per_execution_never_crosses_an_epoch():
-    from tasks.train import STEPS_PER_EXECUTION, steps_per_execution
+    from tasks.trainer import STEPS_PER_EXECUTION, steps_per_execution
 
     for steps in (1, 13, 142, 400, 10_007, 100_000):
         chosen = steps_per_execution(steps)
@@ -220,7 +220,7 @@ def test_station_model_trains_and_its_file_predicts_the_same(tmp_path: Path):
 def test_station_indices_stay_with_their_rows_in_every_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_memory: bool
 ):
-    import tasks.train as train
+    import tasks.trainer as train
 
     if not in_memory:
         monkeypatch.setattr(train, "IN_MEMORY_BYTES", 0)
