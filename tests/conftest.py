@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
 
 from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
+from schemas.records import FEATURE_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
+from tasks.store import ArtifactStore
+from tasks.validate import TableData
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Run paths must stay under configured roots; tests write under the system temp folder.
@@ -30,6 +36,30 @@ def day_csv(tmp_path: Path) -> Path:
     path = tmp_path / "day.csv"
     path.write_bytes(to_csv_bytes(make_day_frame(200, seed=1)))
     return path
+
+
+@pytest.fixture
+def table_from_frame() -> Callable[[ArtifactStore, pd.DataFrame], TableData]:
+    """Build a validated-table descriptor from a generated frame (stations if it has them)."""
+
+    def build(store: ArtifactStore, frame: pd.DataFrame) -> TableData:
+        dates = frame["dteday"].to_numpy().astype("datetime64[D]")
+        has_stations = "station" in frame.columns
+        return TableData(
+            source="generated",
+            source_sha256="0" * 64,
+            rows=len(frame),
+            first_date=str(dates[0]),
+            last_date=str(dates[-1]),
+            feature_names=FEATURE_COLUMNS,
+            dates=store.put_array(dates),
+            features=store.put_array(frame[list(FEATURE_COLUMNS)].to_numpy(np.float32)),
+            target=store.put_array(frame[["cnt"]].to_numpy(np.float32)),
+            report=store.put_json({}),
+            stations=store.put_array(frame["station"].to_numpy(np.int64)) if has_stations else None,
+        )
+
+    return build
 
 
 @pytest.fixture

@@ -217,30 +217,13 @@ def test_vocabulary_refuses_ids_that_would_map_to_the_wrong_vectors():
         ).station_indices(np.array([31000]))
 
 
-def _station_table(store: ArtifactStore, frame) -> TableData:
-    dates = frame["dteday"].to_numpy().astype("datetime64[D]")
-    return TableData(
-        source="generated",
-        source_sha256="0" * 64,
-        rows=len(frame),
-        first_date=str(dates[0]),
-        last_date=str(dates[-1]),
-        feature_names=FEATURE_COLUMNS,
-        dates=store.put_array(dates),
-        features=store.put_array(frame[list(FEATURE_COLUMNS)].to_numpy(np.float32)),
-        target=store.put_array(frame[["cnt"]].to_numpy(np.float32)),
-        report=store.put_json({}),
-        stations=store.put_array(frame["station"].to_numpy(np.int64)),
-    )
-
-
-def test_station_vocabulary_is_fitted_on_the_training_rows_only(tmp_path: Path):
+def test_station_vocabulary_is_fitted_on_the_training_rows_only(tmp_path: Path, table_from_frame):
     store = ArtifactStore(tmp_path)
     frame = make_records(200, stations=4, seed=4)
     # Station 31003 opens in the test window: the model has never seen it.
     opens = np.sort(frame["dteday"].unique())[-30]
     frame = frame[(frame["station"] != 31003) | (frame["dteday"] >= opens)].reset_index(drop=True)
-    table = _station_table(store, frame)
+    table = table_from_frame(store, frame)
     plan = plan_split(load_array(table.dates), 30, 0.1)
     data = normalise_features.fn(table, plan, str(tmp_path))
 

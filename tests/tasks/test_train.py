@@ -264,32 +264,18 @@ def test_station_indices_of_the_wrong_type_or_length_are_refused(tmp_path: Path)
         )
 
 
-def test_the_station_embedding_learns_each_stations_size(tmp_path: Path):
+def test_the_station_embedding_learns_each_stations_size(tmp_path: Path, table_from_frame):
     """Stations differ in size: with the embedding the validation loss is far lower."""
     from prefect.logging import disable_run_logger
 
-    from schemas.records import FEATURE_COLUMNS
     from schemas.synthetic import make_records
     from tasks.normalise import normalise_features
     from tasks.split import plan_split
-    from tasks.validate import TableData
 
     store = ArtifactStore(tmp_path)
     frame = make_records(200, stations=5, seed=2)
+    table = table_from_frame(store, frame)
     dates = frame["dteday"].to_numpy().astype("datetime64[D]")
-    table = TableData(
-        source="generated",
-        source_sha256="0" * 64,
-        rows=len(frame),
-        first_date=str(dates[0]),
-        last_date=str(dates[-1]),
-        feature_names=FEATURE_COLUMNS,
-        dates=store.put_array(dates),
-        features=store.put_array(frame[list(FEATURE_COLUMNS)].to_numpy(np.float32)),
-        target=store.put_array(frame[["cnt"]].to_numpy(np.float32)),
-        report=store.put_json({}),
-        stations=store.put_array(frame["station"].to_numpy(np.int64)),
-    )
     plan = plan_split(dates, 30, 0.1)
     with disable_run_logger():
         data = normalise_features.fn(table, plan, str(tmp_path))
