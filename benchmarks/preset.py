@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from schemas.config import RetrainConfig
-from schemas.records import DATE_COLUMN, FEATURE_COLUMNS, TARGET_COLUMN, validate_day_csv
+from schemas.records import DATE_COLUMN, FEATURE_COLUMNS, TARGET_COLUMN
+from schemas.validation import validate_day_csv
 from tasks.encode import fit_encoding
 from tasks.evaluate import fit_linear, predict_linear, regression_scores
 from tasks.models import model_inputs

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     from tasks.normalise import NormalisedData, normalise_features
     from tasks.split import SplitPlan, split_by_date
     from tasks.store import ArtifactStore, load_array
-    from tasks.validate import TableData, minimum_rows, validate_table
+    from tasks.table import TableData
+    from tasks.validate import minimum_rows, validate_table
 
     workdir: Path = args.workdir
     store = ArtifactStore(workdir / "store")

@@ -14,7 +14,7 @@ from tasks.normalise import NormalisedData, Statistics
 from tasks.select import BestEpoch
 from tasks.split import SplitPlan
 from tasks.store import ArtifactStore, FileRef, load_array, verify
-from tasks.validate import TableData
+from tasks.table import TableData
 
 PREDICT_BATCH_SIZE = 4096
 LINEAR_CHUNK_ROWS = 1 << 18

@@ -20,7 +20,7 @@ from tasks.encode import (
 from tasks.split import SplitPlan, Window
 from tasks.statistics import NormalisedData, Statistics
 from tasks.store import ArrayRef, ArtifactStore, load_array
-from tasks.validate import TableData
+from tasks.table import TableData
 
 __all__ = ["CHUNK_ROWS", "NormalisedData", "Statistics", "fit_statistics", "normalise_features"]
 

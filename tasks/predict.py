@@ -13,13 +13,9 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from schemas.records import (
-    DATE_COLUMN,
-    FEATURE_COLUMNS,
-    STATION_COLUMN,
-    ValidationReport,
-    validate_prediction_csv,
-)
+from schemas.records import DATE_COLUMN, FEATURE_COLUMNS, STATION_COLUMN
+from schemas.report import ValidationReport
+from schemas.validation import validate_prediction_csv
 from tasks.errors import ArtifactError, DataValidationError, SourceError
 from tasks.evaluate import predict_counts
 from tasks.normalise import Statistics

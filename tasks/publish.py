@@ -16,8 +16,8 @@ from tasks.normalise import NormalisedData
 from tasks.select import BestEpoch
 from tasks.split import SplitPlan
 from tasks.store import publish_directory
+from tasks.table import TableData
 from tasks.train import TrainingRun
-from tasks.validate import TableData
 
 OUTPUT_FILES = (
     "model.keras",

@@ -45,8 +45,8 @@ from tasks.publish import build_metrics
 from tasks.select import BestEpoch
 from tasks.split import SplitPlan, Window
 from tasks.store import FileRef, _fsync_dir, load_array, sha256_file, verify, write_file_atomic
+from tasks.table import TableData
 from tasks.train import TrainingRun
-from tasks.validate import TableData
 
 MODEL_FILE = "model.keras"
 STATISTICS_FILE = "normalisation.json"

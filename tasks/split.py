@@ -10,7 +10,7 @@ from schemas.config import SplitConfig
 from tasks.caching import ArtifactCache
 from tasks.errors import SplitError
 from tasks.store import load_array
-from tasks.validate import TableData
+from tasks.table import TableData
 
 # Mean and variance from fewer training days would be noise; one validation day is the least
 # that can pick an epoch.

@@ -11,44 +11,22 @@ import pandas as pd
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
-from pydantic import BaseModel, ConfigDict
 
 from schemas.records import (
     DATE_COLUMN,
     STATION_COLUMN,
     TARGET_COLUMN,
     Granularity,
-    RecordValidator,
-    ValidationReport,
     feature_columns,
 )
+from schemas.report import ValidationReport
+from schemas.validation import RecordValidator
 from tasks.caching import ArtifactCache
 from tasks.errors import DataValidationError
 from tasks.ingest import RawData
-from tasks.store import ArrayAppender, ArrayRef, ArtifactStore, FileRef, load_array, verify
-
-
-class TableData(BaseModel):
-    """A validated table as arrays: dates, the features (float32) and the count (float32).
-
-    Hourly and per-station tables have several rows per date, in date order; ``stations``
-    holds each row's station id when the source has a station column.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: str
-    source_sha256: str
-    rows: int
-    first_date: str
-    last_date: str
-    feature_names: tuple[str, ...]
-    dates: ArrayRef
-    features: ArrayRef
-    target: ArrayRef
-    report: FileRef
-    granularity: Granularity = "day"
-    stations: ArrayRef | None = None
+from tasks.split import MIN_TRAIN_DAYS, MIN_VALIDATION_DAYS
+from tasks.store import ArrayAppender, ArrayRef, ArtifactStore, load_array, verify
+from tasks.table import TableData
 
 
 def report_markdown(report: ValidationReport, shown: int = 50) -> str:
@@ -70,8 +48,6 @@ def report_markdown(report: ValidationReport, shown: int = 50) -> str:
 
 def minimum_rows(test_days: int) -> int:
     """The fewest rows a split with ``test_days`` can work with (train and validation need some)."""
-    from tasks.split import MIN_TRAIN_DAYS, MIN_VALIDATION_DAYS
-
     return test_days + MIN_TRAIN_DAYS + MIN_VALIDATION_DAYS
 
 
@@ -131,7 +107,16 @@ def _append(appenders: dict[str, ArrayAppender], chunk: pd.DataFrame, columns: l
 
 @task(
     name="validate_records",
-    cache_policy=ArtifactCache(modules=("schemas.records", "tasks.split")),
+    cache_policy=ArtifactCache(
+        modules=(
+            "schemas.records",
+            "schemas.report",
+            "schemas.csv_reader",
+            "schemas.row_order",
+            "schemas.validation",
+            "tasks.split",
+        )
+    ),
     persist_result=True,
     result_serializer="json",
 )

@@ -16,7 +16,7 @@ from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.records import FEATURE_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.store import ArtifactStore
-from tasks.validate import TableData
+from tasks.table import TableData
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Run paths must stay under configured roots; tests write under the system temp folder.

@@ -8,8 +8,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schemas.records import DAY_COLUMNS, validate_day_csv
+from schemas.records import DAY_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
+from schemas.validation import validate_day_csv
 from tasks.errors import BikeflowError, DataValidationError
 from tasks.ingest import fetch_source
 from tasks.store import ArtifactStore, read_bytes

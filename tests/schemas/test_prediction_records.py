@@ -6,9 +6,9 @@ from schemas.records import (
     PREDICTION_COLUMNS,
     PREDICTION_STATION_UNIQUE_RULE,
     PREDICTION_UNIQUE_RULE,
-    validate_prediction_csv,
 )
 from schemas.synthetic import make_day_frame, to_csv_bytes
+from schemas.validation import validate_prediction_csv
 
 
 def days_frame(n: int = 20, seed: int = 3):

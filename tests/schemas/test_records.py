@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
-from schemas.records import DAY_COLUMNS, HOUR_COLUMNS, validate_day_csv
+from schemas.records import DAY_COLUMNS, HOUR_COLUMNS
 from schemas.synthetic import make_day_frame, make_records, to_csv_bytes
+from schemas.validation import validate_day_csv
 
 
 def _validate(frame: pd.DataFrame, min_rows: int = 10):

@@ -18,7 +18,7 @@ from tasks.encode import (
 from tasks.normalise import Statistics, normalise_features
 from tasks.split import plan_split
 from tasks.store import ArtifactStore, load_array, load_json
-from tasks.validate import TableData
+from tasks.table import TableData
 
 
 def _table(store: ArtifactStore, days: int = 200) -> tuple[TableData, np.ndarray, np.ndarray]:

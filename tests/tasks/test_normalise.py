@@ -6,7 +6,7 @@ import pytest
 import tasks.normalise as normalise
 from tasks.split import Window
 from tasks.store import ArtifactStore, load_array
-from tasks.validate import TableData
+from tasks.table import TableData
 
 NAMES = tuple(f"f{i}" for i in range(3))
 

@@ -43,11 +43,11 @@ def test_bad_days_fail_with_file_row_column_rule_and_value(tmp_path: Path):
 def test_hourly_station_records_become_arrays_with_station_ids(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    import schemas.records as records
+    import schemas.validation as validation
     from schemas.records import HOUR_FEATURE_COLUMNS
     from schemas.synthetic import make_records
 
-    monkeypatch.setattr(records, "CHUNK_ROWS", 500)  # several chunks
+    monkeypatch.setattr(validation, "CHUNK_ROWS", 500)  # several chunks
     frame = make_records(45, stations=4, granularity="hour", seed=3)
     path = tmp_path / "hours.csv"
     path.write_bytes(to_csv_bytes(frame))
