@@ -187,37 +187,81 @@ def _print_summary(summary: Any) -> None:
     print(f"  outputs:         {summary.output_dir}")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``bikeflow`` command; returns the process exit code."""
-    parser, destinations = make_parser()
-    args = parser.parse_args(argv)
-    if args.command == "sweep":
-        return run_sweep(args)
-    try:
-        config = build_config(RetrainConfig, destinations, args)
-    except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
-        print(f"bikeflow: invalid configuration: {error}", file=sys.stderr)
-        return 2
+CONFIG_ERRORS = (ValidationError, ValueError, OSError, yaml.YAMLError)
 
+
+def describe_config_error(error: Exception) -> str:
+    """One line per broken field of a config, joined into one paragraph."""
+    if not isinstance(error, ValidationError):
+        return " ".join(str(error).split())
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        given = repr(item.get("input"))
+        given = given if len(given) <= 80 else given[:77] + "..."
+        parts.append(f"{where}: {item['msg']} (given {given})")
+    return "; ".join(parts)
+
+
+def run_and_report(flow: Any, config: Any, action: str) -> tuple[int, Any]:
+    """Run a flow; return (0, its result), or print why it failed and return (1, None).
+
+    A user error (``BikeflowError``) is printed as one paragraph, and Prefect's own lines
+    about it stay off the terminal meanwhile, so it is said once, without a traceback. Any
+    other exception is a bug: Prefect has logged its traceback, and the last line names it.
+    """
+    from tasks.error_logs import console_quiet_for_user_errors
+    from tasks.errors import BikeflowError
+
+    with console_quiet_for_user_errors():
+        state = flow(config, return_state=True)
+    if state.is_completed():
+        return 0, state.result()
+    failure = state.result(raise_on_failure=False)
+    if isinstance(failure, BikeflowError):
+        print(f"bikeflow: {action} failed: {failure}", file=sys.stderr)
+    else:
+        print(
+            f"bikeflow: {action} failed ({state.name}) on an unexpected "
+            f"{type(failure).__name__}: {failure} (a bug; the traceback is above)",
+            file=sys.stderr,
+        )
+    return 1, None
+
+
+def _prepare_local_server() -> None:
     if not os.environ.get("PREFECT_API_URL"):
         # Prefect's embedded default starts a temporary API server in a subprocess for each
         # run. On a busy machine it can take longer than Prefect's 20 s start-up timeout, and
         # its telemetry service only fails offline; neither helps a one-off local run.
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bikeflow`` command; returns the process exit code.
+
+    0 on success; 1 for any user error (bad config, bad data, bad source, refused path,
+    missing champion) and for a bug; 2 only for argparse's own usage errors (unknown flag).
+    """
+    parser, destinations = make_parser()
+    args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return run_sweep(args)
+    try:
+        config = build_config(RetrainConfig, destinations, args)
+    except CONFIG_ERRORS as error:
+        print(f"bikeflow: invalid configuration: {describe_config_error(error)}", file=sys.stderr)
+        return 1
+
+    _prepare_local_server()
     # Imported here so that `bikeflow --help` and bad flags answer without loading Prefect.
     from flows.retrain import retrain
-    from tasks.errors import BikeflowError
 
-    state = retrain(config, return_state=True)
-    if state.is_completed():
-        _print_summary(state.result())
-        return 0
-    failure = state.result(raise_on_failure=False)
-    known = isinstance(failure, BikeflowError)
-    message = str(failure) if known else f"{type(failure).__name__}: {failure}"
-    print(f"bikeflow: retraining failed ({state.name}): {message}", file=sys.stderr)
-    return 1
+    code, summary = run_and_report(retrain, config, "retraining")
+    if code == 0:
+        _print_summary(summary)
+    return code
 
 
 def run_sweep(args: argparse.Namespace) -> int:
@@ -227,22 +271,28 @@ def run_sweep(args: argparse.Namespace) -> int:
     try:
         config = build_sweep_config(args)
         expand_trials(config)  # a bad trial is a bad flag: refuse it before anything runs
-    except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
-        print(f"bikeflow: invalid sweep configuration: {error}", file=sys.stderr)
-        return 2
+    except CONFIG_ERRORS as error:
+        print(
+            f"bikeflow: invalid sweep configuration: {describe_config_error(error)}",
+            file=sys.stderr,
+        )
+        return 1
+    _prepare_local_server()
     from flows.sweep import sweep
-    from tasks.errors import BikeflowError
 
-    state = sweep(config, return_state=True)
-    if state.is_completed():
-        print_leaderboard(state.result())
-        return 0
-    failure = state.result(raise_on_failure=False)
-    known = isinstance(failure, BikeflowError | ValueError)
-    message = str(failure) if known else f"{type(failure).__name__}: {failure}"
-    print(f"bikeflow: sweep failed ({state.name}): {message}", file=sys.stderr)
-    return 1
+    code, board = run_and_report(sweep, config, "sweep")
+    if code == 0:
+        print_leaderboard(board)
+    return code
+
+
+def console_main() -> int:
+    """The installed ``bikeflow`` script: ``main`` with TensorFlow's C++ noise filtered out."""
+    from flows.cli_quiet import quiet_tensorflow_startup
+
+    quiet_tensorflow_startup()
+    return main()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console_main())

@@ -5,12 +5,17 @@ from __future__ import annotations
 from prefect import flow
 
 from schemas.config import PredictConfig
+from tasks.error_logs import install_user_error_filter
 from tasks.predict import (
     PredictionSummary,
     find_champion,
     predict_days,
     validate_prediction_input,
 )
+
+# A user error is logged by Prefect with its message and no traceback (tasks/error_logs.py);
+# installed on import so that it holds wherever this flow runs (CLI, Python, a worker).
+install_user_error_filter()
 
 
 @flow(name="predict-batch", result_serializer="json")

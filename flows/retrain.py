@@ -13,6 +13,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from schemas.config import RetrainConfig
+from tasks.error_logs import install_user_error_filter
 from tasks.evaluate import evaluate_model
 from tasks.ingest import ingest_source
 from tasks.normalise import normalise_features
@@ -22,6 +23,10 @@ from tasks.select import select_best_epoch
 from tasks.split import split_by_date
 from tasks.train import train_model
 from tasks.validate import validate_records
+
+# A user error is logged by Prefect with its message and no traceback (tasks/error_logs.py);
+# installed on import so that it holds wherever this flow runs (CLI, Python, a worker).
+install_user_error_filter()
 
 
 @flow(name="retrain", result_serializer="json")

@@ -16,6 +16,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ZOO_DEFAULTS, FeatureConfig, RetrainConfig, SweepConfig
+from tasks.error_logs import install_user_error_filter
 from tasks.errors import TrainingError
 from tasks.evaluate import Evaluation, evaluate_model
 from tasks.ingest import ingest_source
@@ -26,6 +27,10 @@ from tasks.split import split_by_date
 from tasks.store import FileRef, publish_directory
 from tasks.train import TrainingRun, train_model
 from tasks.validate import validate_records
+
+# A user error is logged by Prefect with its message and no traceback (tasks/error_logs.py);
+# installed on import so that it holds wherever this flow runs (CLI, Python, a worker).
+install_user_error_filter()
 
 
 class Trial(BaseModel):

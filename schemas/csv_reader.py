@@ -7,9 +7,11 @@ a user's file.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import IO
 
@@ -78,7 +80,12 @@ READ_ERRORS = (UnicodeDecodeError, pd.errors.EmptyDataError, pd.errors.ParserWar
 
 
 def read_header(handle: IO[bytes], report: ValidationReport) -> list[str] | None:
-    """The column names of a binary CSV stream (rewound after), or None with the reason."""
+    """The column names of a binary CSV stream (rewound after), or None with the reason.
+
+    Names are as written: a UTF-8 byte-order mark is dropped and quotes are undone, but a
+    name given twice stays twice (pandas would rename the second one), so that the check
+    of the columns can say so.
+    """
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", pd.errors.ParserWarning)
@@ -86,8 +93,21 @@ def read_header(handle: IO[bytes], report: ValidationReport) -> list[str] | None
     except READ_ERRORS as error:
         report_read_error(error, handle, report)
         return None
+    names = [str(name) for name in header.columns]
     handle.seek(0)
-    return [str(name) for name in header.columns]
+    line = handle.readline(1 << 20).decode("utf-8-sig", errors="replace")
+    handle.seek(0)
+    try:
+        written = next(csv.reader(line.splitlines()[:1]), [])
+    except csv.Error:  # pandas read it; keep its names
+        return names
+    return written if len(written) == len(names) else names
+
+
+def _listing(names: Iterable[str], shown: int = 20) -> str:
+    names = list(names)
+    text = ", ".join(format_value(name) for name in names[:shown])
+    return text + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def read_chunks(
@@ -111,22 +131,67 @@ def read_chunks(
         report_read_error(error, handle, report)
 
 
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars"}
+
+
 def check_columns(
     present: Iterable[str], expected: Iterable[str], report: ValidationReport
 ) -> bool:
-    """Record missing and unexpected columns (``station`` is optional); True when all is right."""
+    """Record what is wrong with a header, one sentence per kind; True when all is right.
+
+    The kinds: not comma-separated, a name given twice, required columns missing (with the
+    columns found), columns that are not expected (``station`` is optional).
+    """
     expected = tuple(expected)
     present = [str(name) for name in present]
-    for name in expected:
-        if name not in present:
-            report.fail(Failure(None, name, "column is present", "missing"))
-    for name in present:
-        if name not in (*expected, STATION_COLUMN):
-            report.fail(Failure(None, name, "no unexpected columns", repr(name)))
-    return all(name in present for name in expected) and set(present) <= {
-        *expected,
-        STATION_COLUMN,
-    }
+    if len(present) == 1 and len(expected) > 1:
+        separator = next((s for s in SEPARATORS if s in present[0]), None)
+        if separator is not None:
+            report.fail(
+                Failure(
+                    None,
+                    None,
+                    "fields are separated by commas",
+                    f"the header is separated by {SEPARATORS[separator]}: "
+                    f"{format_value(present[0])}",
+                )
+            )
+            return False
+    ok = True
+    repeated = [name for name, count in Counter(present).items() if count > 1]
+    if repeated:
+        ok = False
+        report.fail(
+            Failure(
+                None,
+                repeated[0] if len(repeated) == 1 else None,
+                "column names are unique",
+                "given more than once: " + _listing(repeated),
+            )
+        )
+    missing = [name for name in expected if name not in present]
+    unexpected = [name for name in present if name not in (*expected, STATION_COLUMN)]
+    if missing:
+        ok = False
+        report.fail(
+            Failure(
+                None,
+                missing[0] if len(missing) == 1 else None,
+                "the required columns are present",
+                f"missing {_listing(missing)}; found {_listing(dict.fromkeys(present))}",
+            )
+        )
+    elif unexpected:
+        ok = False
+        report.fail(
+            Failure(
+                None,
+                unexpected[0] if len(unexpected) == 1 else None,
+                "no unexpected columns",
+                _listing(dict.fromkeys(unexpected)),
+            )
+        )
+    return ok
 
 
 def parse_columns(

@@ -25,8 +25,11 @@ from schemas.csv_reader import check_columns, parse_columns, read_chunks, read_h
 from schemas.records import (
     COUNT_COLUMNS,
     DATE_COLUMN,
+    DAY_COLUMNS,
     FEATURE_COLUMNS,
     FLOAT_COLUMNS,
+    HOUR_COLUMN,
+    HOUR_COLUMNS,
     INT_COLUMNS,
     NO_COUNTS_RULE,
     PREDICTION_COLUMNS,
@@ -76,6 +79,36 @@ def check_model(
         report.fail(Failure(row + 1, found.columns[0], rule, value))
 
 
+def check_record_columns(
+    header: list[str], granularity: Granularity, report: ValidationReport
+) -> bool:
+    """Check a record file's header; an hourly file given as daily (or back) is said so."""
+    names = set(header)
+    if granularity == "day" and set(HOUR_COLUMNS) <= names:
+        report.fail(
+            Failure(
+                None,
+                HOUR_COLUMN,
+                "a daily table has no hr column",
+                "this looks like hourly data (hour.csv): set granularity to 'hour' "
+                "(--granularity hour) or give the daily file",
+            )
+        )
+        return False
+    if granularity == "hour" and HOUR_COLUMN not in names and set(DAY_COLUMNS) <= names:
+        report.fail(
+            Failure(
+                None,
+                HOUR_COLUMN,
+                "an hourly table has an hr column",
+                "this looks like daily data (day.csv): set granularity to 'day' "
+                "(--granularity day) or give the hourly file",
+            )
+        )
+        return False
+    return check_columns(header, record_columns(granularity), report)
+
+
 class RecordValidator:
     """Validate a CSV of daily or hourly records chunk by chunk, keeping row-to-row rules right.
 
@@ -119,7 +152,7 @@ class RecordValidator:
         """Yield the typed rows of each chunk of a binary CSV stream, filling the report."""
         report = self.report
         header = read_header(handle, report)
-        if header is None or not check_columns(header, self.columns, report):
+        if header is None or not check_record_columns(header, self.granularity, report):
             return
         self.order.has_station = STATION_COLUMN in header
         ints = [c for c in header if c not in (DATE_COLUMN, *FLOAT_COLUMNS)]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
+import itertools
 import time
 import zipfile
 import zlib
@@ -18,7 +20,7 @@ from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict
 
 from tasks.caching import ArtifactCache
-from tasks.errors import SourceError
+from tasks.errors import ArtifactError, SourceError
 from tasks.store import ArtifactStore, FileRef
 
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
@@ -26,6 +28,17 @@ MAX_MEMBER_BYTES = 512 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
 DOWNLOAD_ATTEMPTS = 4
 _ZIP_MAGIC = b"PK\x03\x04"
+_GZIP_MAGIC = b"\x1f\x8b"
+# Markers of an HTML or XML page (a login or error page served where a CSV was expected).
+_MARKUP = (b"<!doctype html", b"<html", b"<head", b"<body", b"<?xml", b"<!--")
+
+
+def looks_like_markup(start: bytes) -> bool:
+    """True when the first bytes of a file are an HTML/XML page rather than CSV text."""
+    text = start.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith(b"<") and any(marker in text[:1024] for marker in _MARKUP)
+
+
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -93,15 +106,27 @@ def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
                         f"HTTP {response.status_code}", request=response.request, response=response
                     )
                 if response.status_code != 200:
-                    raise SourceError(f"source {url}: HTTP {response.status_code}")
+                    raise SourceError(
+                        f"source {url}: the server answered HTTP {response.status_code} "
+                        f"{response.reason_phrase}".rstrip()
+                    )
+                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > MAX_DOWNLOAD_BYTES:
                     raise SourceError(
                         f"source {url}: {declared} bytes is over the {MAX_DOWNLOAD_BYTES}-byte cap"
                     )
-                chunks: Iterator[bytes] = _with_progress(
-                    response.iter_bytes(1 << 20), declared, url
-                )
+                chunks: Iterator[bytes] = response.iter_bytes(1 << 20)
+                if kind in ("text/html", "application/xhtml+xml"):
+                    # A mislabelled CSV is let through; a page that is markup is not.
+                    first = next(chunks, b"")
+                    if looks_like_markup(first):
+                        raise SourceError(
+                            f"source {url}: the server sent an HTML page ({kind}), not a CSV "
+                            "file (a login or error page? check the URL)"
+                        )
+                    chunks = itertools.chain([first], chunks)
+                chunks = _with_progress(chunks, declared, url)
                 return store.put_stream(chunks, suffix, max_bytes=MAX_DOWNLOAD_BYTES)
         except (httpx.TransportError, httpx.HTTPStatusError) as error:
             last_error = error
@@ -154,8 +179,33 @@ def extract_member(data: bytes, wanted: str, source: str) -> tuple[str, bytes]:
         return info.filename, content
 
 
+def gunzip(path: Path, source: str, store: ArtifactStore) -> FileRef:
+    """Decompress a gzip file into the store, with the same cap as a zip member."""
+
+    def chunks() -> Iterator[bytes]:
+        with gzip.open(path, "rb") as member:
+            # Read no more than the cap, whatever the stream claims (gzip bomb).
+            while chunk := member.read(1 << 20):
+                yield chunk
+
+    try:
+        return store.put_stream(chunks(), ".csv", max_bytes=MAX_MEMBER_BYTES)
+    except ArtifactError as error:
+        if "size cap" not in str(error):
+            raise
+        raise SourceError(
+            f"source {source}: unpacks to more than the {MAX_MEMBER_BYTES}-byte cap"
+        ) from error
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise SourceError(f"source {source}: not a readable gzip file ({error})") from error
+
+
 def fetch_source(source: str, store: ArtifactStore, member: str = "day.csv") -> RawData:
-    """Copy a source into the store and take the table out of it (a zip yields ``member``)."""
+    """Copy a source into the store and take the table out of it.
+
+    A zip yields ``member``; a gzip file (found by its first bytes, whatever its name) is
+    decompressed; an HTML page is refused.
+    """
     if is_url(source):
         fetched = _download(source, store, Path(urlparse(source).path).suffix[:8] or ".bin")
     else:
@@ -165,12 +215,20 @@ def fetch_source(source: str, store: ArtifactStore, member: str = "day.csv") -> 
         except OSError as error:
             raise SourceError(f"source {path}: cannot be read ({error.strerror})") from error
     with open(fetched.path, "rb") as handle:
-        is_zip = handle.read(4) == _ZIP_MAGIC
-    if not is_zip:
-        return RawData(source=source, fetched=fetched, table=fetched)
-    name, content = extract_member(Path(fetched.path).read_bytes(), member, source)
-    table = store.put_bytes(content, ".csv")
-    return RawData(source=source, fetched=fetched, table=table, member=name)
+        start = handle.read(1024)
+    if start.startswith(_ZIP_MAGIC):
+        name, content = extract_member(Path(fetched.path).read_bytes(), member, source)
+        table = store.put_bytes(content, ".csv")
+        return RawData(source=source, fetched=fetched, table=table, member=name)
+    if start.startswith(_GZIP_MAGIC):
+        table = gunzip(Path(fetched.path), source, store)
+        return RawData(source=source, fetched=fetched, table=table)
+    if looks_like_markup(start):
+        raise SourceError(
+            f"source {source}: is an HTML page, not a CSV file (a login or error page? "
+            "check the URL or the file)"
+        )
+    return RawData(source=source, fetched=fetched, table=fetched)
 
 
 class SourceFingerprint(ArtifactCache):

@@ -69,15 +69,15 @@ def parse_days(data: bytes, file: str) -> tuple[pd.DataFrame, ValidationReport]:
 def check_station_column(
     statistics: Statistics, has_column: bool, file: str, champion: ModelVersion
 ) -> None:
-    """Raise ``ValueError`` when the input's station column does not fit the champion."""
+    """Raise ``DataValidationError`` when the input's station column does not fit the champion."""
     if statistics.stations is not None and not has_column:
-        raise ValueError(
+        raise DataValidationError(
             f"prediction input {file} has no '{STATION_COLUMN}' column, but champion "
             f"{champion.version} was trained with a station input: give every row its "
             "station id"
         )
     if statistics.stations is None and has_column:
-        raise ValueError(
+        raise DataValidationError(
             f"prediction input {file} has a '{STATION_COLUMN}' column, but champion "
             f"{champion.version} was trained without stations and would predict the same "
             "count for every station: drop the column or promote a model trained per station"

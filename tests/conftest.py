@@ -23,9 +23,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.gettempdir()]))
 
 
-@pytest.fixture(autouse=True, scope="session")
+@pytest.fixture(scope="session")
 def prefect_server():
-    """One temporary Prefect API (its own database) for the whole test session."""
+    """One temporary Prefect API (its own database), started by the first test that needs it.
+
+    Not autouse: the pure numpy/pandas tests never start a server. The folders and modules
+    that run flows, tasks or artifacts ask for it (tests/flows/conftest.py, ``pytestmark``).
+    """
     with prefect_test_harness(server_startup_timeout=120):
         yield
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_data]
+pytestmark = [pytest.mark.slow, pytest.mark.real_data, pytest.mark.usefixtures("prefect_server")]
 
 SEED_FIGURE_RMSE = 1170  # the seed's test RMSE, picked on the test set
 TARGET_RMSE = 1000  # issue 4: median test RMSE over 5 seeds, everything chosen on validation

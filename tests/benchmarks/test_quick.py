@@ -4,7 +4,7 @@ import pytest
 
 from benchmarks import orchestration, scale, training_throughput
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
 
 def test_training_benchmark_runs_and_both_trainers_agree(capsys: pytest.CaptureFixture[str]):

@@ -96,7 +96,7 @@ def test_a_station_champion_predicts_per_station_and_needs_the_station_column(
     failed = predict_batch(config, return_state=True)
     assert failed.is_failed()
     error = failed.result(raise_on_failure=False)
-    assert isinstance(error, ValueError)
+    assert isinstance(error, DataValidationError)
     assert str(days) in str(error) and "no 'station' column" in str(error)
 
 

@@ -150,7 +150,7 @@ def test_cli_exit_codes_and_messages(
         == 2
     )
 
-    assert main([*common, "--epochs", "0"]) == 2
+    assert main([*common, "--epochs", "0"]) == 1  # a bad config is a user error: exit 1
     assert "epochs" in capsys.readouterr().err
 
     frame = make_day_frame(200, seed=1)

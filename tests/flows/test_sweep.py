@@ -93,9 +93,9 @@ def test_on_station_data_the_default_trials_leave_out_tf_core_and_listed_ones_st
 def test_sweep_cli_refuses_a_bad_sweep_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     bad = tmp_path / "sweep.yaml"
     bad.write_text("seeds: []\n")
-    assert main(["sweep", "--sweep-file", str(bad)]) == 2
+    assert main(["sweep", "--sweep-file", str(bad)]) == 1
     assert "seeds" in capsys.readouterr().err
-    assert main(["sweep", "--architectures", "seed-mlp,nope"]) == 2
+    assert main(["sweep", "--architectures", "seed-mlp,nope"]) == 1
 
 
 def test_a_config_with_a_diverged_seed_ranks_after_configs_that_all_trained():

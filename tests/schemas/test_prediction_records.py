@@ -47,7 +47,8 @@ def test_count_columns_are_refused_by_name(column: str):
 def test_missing_feature_column_is_named():
     result, report = validate_prediction_csv(to_csv_bytes(days_frame().drop(columns="hum")), "d")
     assert result is None
-    assert (None, "hum", "column is present") in rules(report)
+    assert (None, "hum", "the required columns are present") in rules(report)
+    assert "missing 'hum'; found 'dteday'" in report.failures[0].value
 
 
 def test_weekday_that_disagrees_with_the_date_names_the_row():

@@ -113,7 +113,7 @@ def test_too_few_rows_for_the_split():
         (b"", "header row"),
         (b"\xff\xfe\x00bad", "UTF-8"),
         (",".join(DAY_COLUMNS).encode() + b"\n1,2\n", "not empty"),
-        (b"instant,dteday\n1,2011-01-01\n", "column is present"),
+        (b"instant,dteday\n1,2011-01-01\n", "the required columns are present"),
         (",".join(DAY_COLUMNS).encode() + b"\n" + b",".join([b"1"] * 18) + b"\n", "as many fields"),
     ],
 )

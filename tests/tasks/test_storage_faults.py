@@ -20,6 +20,9 @@ from schemas.config import RetrainConfig
 from tasks.errors import ArtifactError
 from tasks.store import ArtifactStore, is_intact, publish_directory, read_bytes, sha256_file
 
+# Runs tasks that talk to the Prefect API (artifacts, flow runs).
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
 
 @contextlib.contextmanager
 def small_disk(path: Path, size: str = "1m") -> Iterator[bool]:

@@ -16,9 +16,11 @@ def _arrays(rows: int = 120, seed: int = 0):
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
-def _fit(tmp_path: Path, seed: int = 0, epochs: int = 3):
+def _fit(tmp_path: Path, seed: int = 0, epochs: int = 3, rows: int = 120):
     training = TrainingConfig(epochs=epochs, batch_size=8, learning_rate=0.05, seed=seed)
-    return fit_model(*_arrays(), ModelConfig(), training, checkpoint_saver(ArtifactStore(tmp_path)))
+    return fit_model(
+        *_arrays(rows), ModelConfig(), training, checkpoint_saver(ArtifactStore(tmp_path))
+    )
 
 
 def test_training_records_every_epoch_with_a_checkpoint(tmp_path: Path):
@@ -30,7 +32,10 @@ def test_training_records_every_epoch_with_a_checkpoint(tmp_path: Path):
     # The seed's schedule: the learning rate halves every epoch.
     rates = [r.learning_rate for r in run.history]
     assert rates[1] == pytest.approx(rates[0] / 2, rel=1e-4)
-    assert run.device.device == "/cpu:0" and run.device.tensorflow_version
+    # Where it ran depends on the host: the CPU, one GPU, or all of them.
+    gpus = run.device.visible_gpus
+    expected = "/cpu:0" if not gpus else "/gpu:0" if len(gpus) == 1 else f"{len(gpus)} GPUs"
+    assert run.device.device == expected and run.device.tensorflow_version
 
 
 def test_same_seed_gives_identical_losses(tmp_path: Path):
@@ -154,10 +159,15 @@ def test_several_steps_per_execution_give_the_same_losses(
 ):
     import tasks.trainer as train
 
+    # 144 rows: 120 for training, 15 steps of 8 an epoch, so a cap of 5 makes three calls of
+    # five steps each (a prime count of steps would fall back to one step per call).
+    rows, steps = 144, 15
     monkeypatch.setattr(train, "STEPS_PER_EXECUTION", 1)
-    one = _fit(tmp_path / "one", seed=4, epochs=2)
+    assert train.steps_per_execution(steps) == 1
+    one = _fit(tmp_path / "one", seed=4, epochs=2, rows=rows)
     monkeypatch.setattr(train, "STEPS_PER_EXECUTION", 5)
-    five = _fit(tmp_path / "five", seed=4, epochs=2)
+    assert train.steps_per_execution(steps) == 5
+    five = _fit(tmp_path / "five", seed=4, epochs=2, rows=rows)
     np.testing.assert_allclose(
         [r.loss for r in one.history], [r.loss for r in five.history], rtol=1e-6
     )

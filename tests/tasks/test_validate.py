@@ -11,6 +11,9 @@ from tasks.ingest import fetch_source
 from tasks.store import ArtifactStore, load_array, load_json
 from tasks.validate import validate_records
 
+# Runs tasks that talk to the Prefect API (artifacts, flow runs).
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
 
 def test_valid_days_become_float32_arrays(tmp_path: Path, day_csv: Path):
     store = ArtifactStore(tmp_path / "store")
