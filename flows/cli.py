@@ -266,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_sweep(args: argparse.Namespace) -> int:
     """Run the sweep flow from parsed arguments; returns the process exit code."""
+    _prepare_local_server()  # before Prefect is imported (it reads its settings then)
     from flows.sweep import expand_trials
 
     try:
@@ -277,7 +278,6 @@ def run_sweep(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    _prepare_local_server()
     from flows.sweep import sweep
 
     code, board = run_and_report(sweep, config, "sweep")

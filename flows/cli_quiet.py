@@ -17,8 +17,8 @@ import re
 import sys
 import threading
 
-# absl's log line: severity letter, MMDD, time, thread id, file:line]
-_TF_LINE = re.compile(rb"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.\-]+:\d+\] ")
+# absl's log line: severity letter, MMDD, time (seconds may be the epoch), thread id, file:line]
+_TF_LINE = re.compile(rb"^[IWEF]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [\w.\-]+:\d+\] ")
 # The error-level start-up lines of a machine without a GPU; other errors are kept.
 _TF_NOISE_ERRORS = (b"failed call to cuInit", b"Unable to register cu")
 _OTHER_NOISE = (

@@ -144,16 +144,17 @@ def check_columns(
     """
     expected = tuple(expected)
     present = [str(name) for name in present]
-    if len(present) == 1 and len(expected) > 1:
-        separator = next((s for s in SEPARATORS if s in present[0]), None)
+    if not set(present) & set(expected):
+        # Not one known name: an export with another separator reads as one or two columns.
+        header = ",".join(present)
+        separator = next((s for s in SEPARATORS if s in header), None)
         if separator is not None:
             report.fail(
                 Failure(
                     None,
                     None,
                     "fields are separated by commas",
-                    f"the header is separated by {SEPARATORS[separator]}: "
-                    f"{format_value(present[0])}",
+                    f"the header is separated by {SEPARATORS[separator]}: {format_value(header)}",
                 )
             )
             return False

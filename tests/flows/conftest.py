@@ -1,4 +1,4 @@
-"""Every flow test talks to the session's Prefect server."""
+"""Flow tests talk to the session's Prefect server (a module sets NEEDS_PREFECT = False if not)."""
 
 from __future__ import annotations
 
@@ -6,5 +6,7 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _prefect_api(prefect_server: None) -> None:
+def _prefect_api(request: pytest.FixtureRequest) -> None:
     """Start (once) and use the session's temporary Prefect API."""
+    if getattr(request.module, "NEEDS_PREFECT", True):
+        request.getfixturevalue("prefect_server")

@@ -121,6 +121,12 @@ REJECTED: dict[str, tuple[str, Callable[[], bytes], Granularity, tuple[str, ...]
         "day",
         ("fields are separated by commas", "semicolons"),
     ),
+    "semicolons-and-decimal-commas": (
+        "day.csv",
+        lambda: plain().replace(b",", b";").replace(b".", b","),
+        "day",
+        ("fields are separated by commas", "semicolons"),
+    ),
     "tab-delimited": (
         "day.csv",
         lambda: plain().replace(b",", b"\t"),
