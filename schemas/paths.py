@@ -28,9 +28,9 @@ from tasks.ownership import file_refusal, folder_refusal
 # runs the worker, never by a run's parameters: a run from the UI is as trusted as its form.
 ROOTS_ENV = "BIKEFLOW_ROOTS"
 
-# Validation context of a config whose output folder this run does not write (a sweep's
-# trials): the output folder is then only checked against the roots, not on disk.
-OUTPUT_NOT_WRITTEN = {"output_written": False}
+# Validation context of a config whose output_dir this run does not write (a sweep's base and
+# trials): that field is then only checked against the roots, not on disk.
+OUTPUT_NOT_WRITTEN = {"unwritten": ("output_dir",)}
 
 
 def allowed_roots() -> tuple[Path, ...]:
@@ -121,13 +121,13 @@ def check_holds_none(
             raise _refuse(field, output, f"it holds {name} {place}")
 
 
-def _output_written(info: ValidationInfo) -> bool:
+def _written(info: ValidationInfo) -> bool:
     context = info.context if isinstance(info.context, dict) else {}
-    return bool(context.get("output_written", True))
+    return info.field_name not in context.get("unwritten", ())
 
 
 def _folder(value: str, info: ValidationInfo) -> str:
-    return check_output_folder(value, str(info.field_name), on_disk=_output_written(info))
+    return check_output_folder(value, str(info.field_name), on_disk=_written(info))
 
 
 def _file(value: str, info: ValidationInfo) -> str:
