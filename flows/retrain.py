@@ -1,5 +1,5 @@
-"""The retrain flow: ingest -> validate -> split -> normalise -> train -> select -> evaluate ->
-publish -> promote.
+"""The retrain flow: check paths -> ingest -> validate -> split -> normalise -> train -> select
+-> evaluate -> publish -> promote.
 
 Every task is called directly, never ``.submit``-ted: a failing task raises in the flow body,
 so the flow run is Failed. (A submitted future that nobody resolves would let the flow end
@@ -17,6 +17,7 @@ from tasks.error_logs import install_user_error_filter
 from tasks.evaluate import evaluate_model
 from tasks.ingest import ingest_source
 from tasks.normalise import normalise_features
+from tasks.preflight import check_paths
 from tasks.publish import RunSummary, publish_run
 from tasks.registry import promote_model
 from tasks.select import select_best_epoch
@@ -32,6 +33,7 @@ install_user_error_filter()
 @flow(name="retrain", result_serializer="json")
 def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B008
     """Retrain the demand model, report on the test window, promote it if it beats the champion."""
+    check_paths(config)
     # One transaction: ingested bytes are cached only once they validate, so bad data leaves
     # no cache record behind.
     with transaction():

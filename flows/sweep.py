@@ -16,11 +16,13 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ZOO_DEFAULTS, FeatureConfig, RetrainConfig, SweepConfig
+from schemas.paths import OUTPUT_NOT_WRITTEN
 from tasks.error_logs import install_user_error_filter
 from tasks.errors import TrainingError
 from tasks.evaluate import Evaluation, evaluate_model
 from tasks.ingest import ingest_source
 from tasks.normalise import NormalisedData, normalise_features
+from tasks.preflight import check_paths
 from tasks.registry import promote_model
 from tasks.select import BestEpoch, select_best_epoch
 from tasks.split import split_by_date
@@ -148,7 +150,8 @@ def expand_trials(sweep: SweepConfig) -> list[Trial]:
                 raise ValueError(f"two trials share the label {label!r}; give them names")
             labels.add(label)
             for seed in sweep.seeds:
-                config = RetrainConfig.model_validate(data)
+                # A trial's output_dir is never written, so only its roots are checked.
+                config = RetrainConfig.model_validate(data, context=OUTPUT_NOT_WRITTEN)
                 training = config.training.model_copy(update={"seed": seed})
                 trials.append(
                     Trial(
@@ -340,6 +343,7 @@ def publish_leaderboard(
             "trials.csv": trials_csv(results),
             "validation_curves.png": plot_validation_curves(results),
         },
+        field="leaderboard_dir",
     )
     table = [
         {
@@ -399,6 +403,7 @@ def _in_batches(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 def sweep(config: SweepConfig = SweepConfig()) -> Leaderboard:  # noqa: B008
     """Train every trial config over several seeds in parallel and rank them on validation."""
     logger = get_run_logger()
+    check_paths(config)
     base = config.base
     trials = expand_trials(config)
     logger.info("sweep of %d trials (%d seeds each)", len(trials), len(config.seeds))

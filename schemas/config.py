@@ -2,49 +2,26 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# The path rules live in schemas.paths; ROOTS_ENV, allowed_roots and contained_path are
+# re-exported here because callers and tests know them from this module.
+from schemas.paths import (
+    ROOTS_ENV,
+    DataFolder,
+    OutputFile,
+    OutputFolder,
+    allowed_roots,
+    check_holds_none,
+    contained_path,
 )
+from schemas.sources import Source
+
+__all__ = ["ROOTS_ENV", "allowed_roots", "contained_path"]
 
 UCI_BIKE_SHARING_URL = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
-
-# The folders that a run's output, store and registry paths must stay under. Set by whoever
-# runs the worker, never by a run's parameters: a run from the UI is as trusted as its form.
-ROOTS_ENV = "BIKEFLOW_ROOTS"
-
-
-def allowed_roots() -> tuple[Path, ...]:
-    """The configured roots: ``$BIKEFLOW_ROOTS`` (os.pathsep-separated), else the working folder."""
-    configured = [part for part in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if part]
-    return tuple(Path(part).expanduser().resolve() for part in configured or [os.getcwd()])
-
-
-def contained_path(value: str, field: str, strictly_inside: bool = False) -> str:
-    """Check that a path resolves (symlinks and ``..`` included) under a configured root."""
-    if "\x00" in value:
-        raise ValueError(f"{field}: a path cannot contain a NUL byte")
-    resolved = Path(value).expanduser().resolve()
-    roots = allowed_roots()
-    for root in roots:
-        if resolved == root and not strictly_inside:
-            return value
-        if resolved != root and resolved.is_relative_to(root):
-            return value
-    where = " or ".join(str(root) for root in roots)
-    inside = "strictly inside" if strictly_inside else "under"
-    raise ValueError(
-        f"{field}: {value!r} resolves to {resolved}, which is not {inside} {where} "
-        f"(the folders allowed by {ROOTS_ENV})"
-    )
 
 
 Initializer = Literal["glorot_uniform", "random_normal", "random_uniform", "zeros", "ones"]
@@ -179,7 +156,7 @@ class TrainingConfig(_Frozen):
 class RetrainConfig(_Frozen):
     """Everything one retraining run needs: data source, where to write, split, model, training."""
 
-    source: str = Field(
+    source: Source = Field(
         UCI_BIKE_SHARING_URL,
         min_length=1,
         max_length=4096,
@@ -192,21 +169,22 @@ class RetrainConfig(_Frozen):
         "(hour.csv, one row per hour; missing hours are warnings). Either may have a station "
         "column (one row per station and day/hour). From the UCI zip the matching file is taken.",
     )
-    store_root: str = Field(
+    store_root: DataFolder = Field(
         "data/artifacts",
         min_length=1,
         max_length=4096,
         description="Root of the content-addressed artifact store (intermediate .npy files); "
         "point several workers at one shared folder to share the cache.",
     )
-    output_dir: str = Field(
+    output_dir: OutputFolder = Field(
         "runs/latest",
         min_length=1,
         max_length=4096,
         description="Folder that receives the run's model, statistics, metrics, predictions "
-        "and plot; replaced as a whole when the run succeeds.",
+        "and plot; replaced as a whole when the run succeeds. An existing folder is replaced "
+        "only if bikeflow made it.",
     )
-    registry_root: str = Field(
+    registry_root: DataFolder = Field(
         "models",
         min_length=1,
         max_length=4096,
@@ -219,30 +197,11 @@ class RetrainConfig(_Frozen):
     model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
     training: TrainingConfig = Field(TrainingConfig(), description="Optimiser and loop.")
 
-    # registry_root arrives with the model registry; check_fields=False lets the validator
-    # name it before it exists.
-    @field_validator("store_root", "registry_root", check_fields=False)
-    @classmethod
-    def _root_is_contained(cls, value: str, info: ValidationInfo) -> str:
-        return contained_path(value, str(info.field_name))
-
-    @field_validator("output_dir")
-    @classmethod
-    def _output_is_contained(cls, value: str) -> str:
-        # Strictly inside: the output folder is replaced as a whole, never a root itself.
-        return contained_path(value, "output_dir", strictly_inside=True)
-
     @model_validator(mode="after")
     def _output_holds_no_store(self) -> RetrainConfig:
-        # Replacing the output folder would take the store or the registry with it.
-        output = Path(self.output_dir).expanduser().resolve()
-        for name in ("store_root", "registry_root"):
-            value = getattr(self, name, None)
-            if value is None:
-                continue
-            other = Path(value).expanduser().resolve()
-            if other == output or other.is_relative_to(output):
-                raise ValueError(f"output_dir {output} would contain {name} {other}")
+        # Replacing the output folder would take the store, the registry or the source with it.
+        others = {"store_root": self.store_root, "registry_root": self.registry_root}
+        check_holds_none("output_dir", self.output_dir, others, self.source)
         return self
 
     @model_validator(mode="before")
@@ -255,26 +214,31 @@ class RetrainConfig(_Frozen):
 class PredictConfig(_Frozen):
     """What one batch prediction needs: the days to predict, the registry, where to write."""
 
-    input_csv: str = Field(
+    input_csv: Source = Field(
         "data/predict/days.csv",
         min_length=1,
         max_length=4096,
         description="CSV of the days to predict: dteday and the 11 feature columns of day.csv "
         "(instant allowed; no count columns).",
     )
-    registry_root: str = Field(
+    registry_root: DataFolder = Field(
         "models",
         min_length=1,
         max_length=4096,
         description="Root of the model registry; its champion makes the predictions.",
     )
-    output_csv: str = Field(
+    output_csv: OutputFile = Field(
         "runs/predictions/predicted.csv",
         min_length=1,
         max_length=4096,
         description="CSV that receives dteday and predicted_cnt per day; written whole or "
-        "not at all.",
+        "not at all. An existing file is replaced only if bikeflow wrote it.",
     )
+
+    @model_validator(mode="after")
+    def _output_is_not_the_input(self) -> PredictConfig:
+        check_holds_none("output_csv", self.output_csv, {"input_csv": self.input_csv})
+        return self
 
 
 def _section(value: object) -> dict[str, object]:
@@ -328,11 +292,12 @@ class SweepConfig(_Frozen):
     max_parallel: int = Field(
         2, ge=1, le=256, description="Trainings running at once (one child process each)."
     )
-    leaderboard_dir: str = Field(
+    leaderboard_dir: OutputFolder = Field(
         "runs/sweep",
         min_length=1,
         max_length=4096,
-        description="Folder that receives leaderboard.csv, trials.csv and validation_curves.png.",
+        description="Folder that receives leaderboard.csv, trials.csv and validation_curves.png; "
+        "replaced as a whole. An existing folder is replaced only if bikeflow made it.",
     )
     promote_winner: bool = Field(
         False, description="Hand the winning trial to the registry's promotion step."
@@ -343,3 +308,11 @@ class SweepConfig(_Frozen):
         le=16,
         description="GPUs each training asks a Ray/Dask task runner for (0 = no request).",
     )
+
+    @model_validator(mode="after")
+    def _leaderboard_holds_no_store(self) -> SweepConfig:
+        # Replacing the leaderboard folder would take the store, the registry or the source.
+        base = self.base
+        others = {"store_root": base.store_root, "registry_root": base.registry_root}
+        check_holds_none("leaderboard_dir", self.leaderboard_dir, others, base.source)
+        return self

@@ -13,6 +13,16 @@ class SourceError(BikeflowError):
     """The data source cannot be read: missing file, bad URL, failed download, bad zip."""
 
 
+# Both refusals are ValueErrors too, so that a config validator can raise them: pydantic then
+# reports invalid configuration, and the flow's own checks raise the very same message.
+class SourceRefusedError(SourceError, ValueError):
+    """A source outside the folders and hosts the deployment allows (BIKEFLOW_SOURCE_*)."""
+
+
+class PathRefusedError(BikeflowError, ValueError):
+    """A path the run would write is refused: outside the roots, or not bikeflow's to replace."""
+
+
 class ArtifactError(BikeflowError):
     """A stored artifact is missing, altered or could not be written."""
 

@@ -19,6 +19,7 @@ from prefect import task
 from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict
 
+from schemas.sources import check_host, check_source
 from tasks.caching import ArtifactCache
 from tasks.errors import ArtifactError, SourceError
 from tasks.store import ArtifactStore, FileRef
@@ -93,14 +94,29 @@ def _with_progress(chunks: Iterator[bytes], total: int, url: str) -> Iterator[by
         yield chunk
 
 
+def _allowed_request(request: httpx.Request) -> None:
+    # httpx calls this before every request it sends, each redirect included, so a redirect
+    # to a host the allow-list does not name is refused before its connection is opened.
+    url = request.url
+    check_host(str(url), url.host, url.port, url.scheme)
+
+
+def http_client(timeout: float) -> httpx.Client:
+    """An httpx client that follows redirects only to hosts the source allow-list permits."""
+    return httpx.Client(
+        timeout=timeout, follow_redirects=True, event_hooks={"request": [_allowed_request]}
+    )
+
+
 def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
     """Stream a URL into the store, retrying transient failures; never keeps a partial file."""
     last_error: Exception | None = None
     for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
         try:
-            with httpx.stream(
-                "GET", url, timeout=DOWNLOAD_TIMEOUT_SECONDS, follow_redirects=True
-            ) as response:
+            with (
+                http_client(DOWNLOAD_TIMEOUT_SECONDS) as client,
+                client.stream("GET", url) as response,
+            ):
                 if response.status_code in _TRANSIENT_STATUS:
                     raise httpx.HTTPStatusError(
                         f"HTTP {response.status_code}", request=response.request, response=response
@@ -206,6 +222,7 @@ def fetch_source(source: str, store: ArtifactStore, member: str = "day.csv") -> 
     A zip yields ``member``; a gzip file (found by its first bytes, whatever its name) is
     decompressed; an HTML page is refused.
     """
+    check_source(source)  # the deployment's allow-list: nothing is read or opened before it
     if is_url(source):
         fetched = _download(source, store, Path(urlparse(source).path).suffix[:8] or ".bin")
     else:
@@ -249,8 +266,10 @@ class SourceFingerprint(ArtifactCache):
         # The same relative store_root in two working folders is two stores.
         material["store"] = str(Path(inputs["store_root"]).expanduser().resolve())
         try:
+            check_source(source)  # refused: no key, and the task itself reports the refusal
             if is_url(source):
-                response = httpx.head(source, timeout=10.0, follow_redirects=True)
+                with http_client(10.0) as client:
+                    response = client.head(source)
                 validators = [response.headers.get(name) for name in ("etag", "last-modified")]
                 if response.status_code != 200 or not any(validators):
                     return None

@@ -16,11 +16,12 @@ from pydantic import BaseModel, ConfigDict
 from schemas.records import DATE_COLUMN, FEATURE_COLUMNS, STATION_COLUMN
 from schemas.report import ValidationReport
 from schemas.validation import validate_prediction_csv
+from schemas.sources import check_source
 from tasks.errors import ArtifactError, DataValidationError, SourceError
 from tasks.evaluate import predict_counts
 from tasks.normalise import Statistics
 from tasks.registry import MODEL_FILE, ModelVersion, Registry
-from tasks.store import write_file_atomic
+from tasks.store import publish_file
 from tasks.validate import report_markdown
 
 PREDICTED_COLUMN = "predicted_cnt"
@@ -52,6 +53,7 @@ class PredictionSummary(BaseModel):
 
 def read_input(path_text: str) -> tuple[Path, bytes]:
     """Read the input CSV, or raise ``SourceError`` naming the missing file."""
+    check_source(path_text)  # the deployment's allow-list, before the file is opened
     path = Path(path_text).expanduser().resolve()
     if not path.is_file():
         raise SourceError(f"prediction input {path}: no such file")
@@ -182,7 +184,8 @@ def predict_days(
     frame, _ = parse_days(data, days.path)
     predictions = predict_frame(Registry(registry_root), champion, frame, days.path)
     output = Path(output_csv).expanduser().resolve()
-    write_file_atomic(output, predictions.to_csv(index=False, lineterminator="\n").encode())
+    csv = predictions.to_csv(index=False, lineterminator="\n").encode()
+    publish_file(output, csv, "output_csv")
     mean = float(predictions[PREDICTED_COLUMN].mean())
     create_markdown_artifact(
         key="batch-predictions",

@@ -144,6 +144,7 @@ def publish_run(
             "predictions.png": evaluation.plot,
             "validation.json": table.report,
         },
+        field="output_dir",
     )
     scores = [
         {"predictor": "model", **evaluation.test.model_dump()},

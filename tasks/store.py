@@ -23,7 +23,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from schemas.paths import check_output_file, check_output_folder
 from tasks.errors import ArtifactError
+from tasks.ownership import MARKER, marker_bytes, sidecar_path
 
 _CHUNK = 1 << 20
 
@@ -308,13 +310,20 @@ def write_file_atomic(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def publish_directory(destination: Path, files: dict[str, Ref | bytes]) -> None:
+def publish_directory(
+    destination: Path, files: dict[str, Ref | bytes], field: str = "output folder"
+) -> None:
     """Build a directory of named files beside ``destination``, then swap it into place.
 
     A failure part-way leaves ``destination`` as it was; a reader sees the old directory or
-    the new one, never a mix.
+    the new one, never a mix. The new folder holds the ownership marker; an existing folder
+    without it is refused (``PathRefusedError``, naming ``field``), checked before any file is
+    copied and again right before the swap.
     """
     destination = destination.resolve()
+    if MARKER in files:
+        raise ValueError(f"{MARKER} is the ownership marker, not a published file")
+    check_output_folder(str(destination), field)
     parent = destination.parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = parent / f".{destination.name}.{uuid.uuid4().hex}.staging"
@@ -326,8 +335,11 @@ def publish_directory(destination: Path, files: dict[str, Ref | bytes]) -> None:
                 target.write_bytes(content)
             else:
                 shutil.copyfile(verify(content), target)
+        (staging / MARKER).write_bytes(marker_bytes(field))
         retired: Path | None = None
         if destination.exists():
+            # Again at the last moment: the folder may have appeared since the run began.
+            check_output_folder(str(destination), field)
             retired = parent / f".{destination.name}.{uuid.uuid4().hex}.old"
             os.replace(destination, retired)
         os.replace(staging, destination)
@@ -340,6 +352,19 @@ def publish_directory(destination: Path, files: dict[str, Ref | bytes]) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def publish_file(path: Path, data: bytes, field: str = "output file") -> None:
+    """Write a file whole (temporary name + rename) with its ownership sidecar beside it.
+
+    An existing file is replaced only if its sidecar says bikeflow wrote it as it is now
+    (``PathRefusedError``, naming ``field``, otherwise); never a folder.
+    """
+    path = path.resolve()
+    check_output_file(str(path), field)
+    write_file_atomic(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    write_file_atomic(sidecar_path(path), marker_bytes(field, digest))
 
 
 class ArrayAppender:

@@ -130,3 +130,22 @@ def test_failed_retraining_run_fires_the_readme_notification(stack: PrefectStack
         assert "Failed" in message["text"]
     finally:
         hook.shutdown()
+
+
+def test_a_run_from_the_ui_into_a_foreign_folder_is_refused_on_the_worker(stack: PrefectStack):
+    # The server only knows the JSON schema; the worker validates the config and refuses.
+    foreign = stack.data / "foreign"
+    (foreign / "sub").mkdir(parents=True)
+    (foreign / "sub" / "mine.txt").write_bytes(b"the user's file\n")
+    parameters = stack.run_parameters("foreign")
+    parameters["config"].update(
+        output_dir=str(foreign), store_root=str(stack.data / "store-foreign")
+    )
+    response = stack.trigger("retrain/retrain-adhoc", parameters)
+    assert response.status_code == 201, response.text
+    run = stack.wait_final(response.json()["id"])
+    assert run["state_type"] == "FAILED", stack.worker_log()
+    assert f"refusing to replace {foreign}" in run["state"]["message"], run["state"]["message"]
+    assert [p.name for p in foreign.rglob("*")] == ["sub", "mine.txt"]
+    assert (foreign / "sub" / "mine.txt").read_bytes() == b"the user's file\n"
+    assert not (stack.data / "store-foreign").exists()

@@ -47,11 +47,13 @@ def test_failing_last_task_fails_the_run_and_keeps_the_champion(small_config: Re
         )
     assert any("rejected" in str(artifact.data) for artifact in decisions)
 
-    # The registry root turned into a file: promotion (the last task) fails, so does the run.
+    # A registry whose champion pointer is garbage: promotion (the last task) fails, so does
+    # the run. (A registry root that is a file is refused before the run starts.)
     broken = small_config.model_copy(
-        update={"registry_root": str(registry.root.with_name("models-file"))}
+        update={"registry_root": str(registry.root.with_name("models-broken"))}
     )
-    Path(broken.registry_root).write_text("not a folder")
+    Path(broken.registry_root).mkdir()
+    (Path(broken.registry_root) / "champion.json").write_text("not a pointer")
     state = retrain(broken, return_state=True)
     assert state.is_failed()
     assert isinstance(state.result(raise_on_failure=False), ArtifactError)

@@ -11,6 +11,7 @@ from flows.cli import main
 from flows.retrain import retrain
 from schemas.config import RetrainConfig, TrainingConfig
 from schemas.synthetic import make_day_frame, to_csv_bytes
+from tasks.ownership import MARKER
 from tasks.publish import OUTPUT_FILES
 
 pytestmark = pytest.mark.slow
@@ -49,7 +50,7 @@ def test_run_writes_every_output_and_rerun_is_cached(small_config: RetrainConfig
     assert first.is_completed()
     summary = first.result()
     output = Path(summary.output_dir)
-    assert sorted(p.name for p in output.iterdir()) == sorted(OUTPUT_FILES)
+    assert sorted(p.name for p in output.iterdir()) == sorted([*OUTPUT_FILES, MARKER])
     metrics = json.loads((output / "metrics.json").read_text())
     for key in (
         "best_epoch",

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tasks.errors import ArtifactError
+from tasks.ownership import MARKER
 from tasks.store import ArtifactStore, is_intact, load_array, load_json, publish_directory
 
 
@@ -53,7 +54,7 @@ def test_publish_directory_replaces_whole_folder(tmp_path: Path):
     destination = tmp_path / "out"
     publish_directory(destination, {"a.txt": b"one", "b.txt": b"two"})
     publish_directory(destination, {"a.txt": b"three"})
-    assert sorted(p.name for p in destination.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in destination.iterdir()) == [MARKER, "a.txt"]
     assert (destination / "a.txt").read_bytes() == b"three"
 
 

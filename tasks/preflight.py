@@ -1,0 +1,38 @@
+"""Preflight: refuse a path the run may not write, or a source it may not read, before any work.
+
+The config types check every path they are given, but a field left at its default is not
+validated by pydantic, and a folder can appear between validation and the run. So each flow
+starts by validating its whole config again, defaults included, on the machine that runs it.
+"""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from pydantic import BaseModel, ValidationError
+
+from schemas.config import PredictConfig, RetrainConfig, SweepConfig
+from schemas.paths import OUTPUT_NOT_WRITTEN
+from tasks.errors import BikeflowError
+
+
+def recheck(config: BaseModel) -> None:
+    """Validate every field of a config again; raise the refusal a path or source meets."""
+    context = None
+    if isinstance(config, SweepConfig):
+        # A sweep writes its leaderboard folder, never its base config's output folder.
+        context = OUTPUT_NOT_WRITTEN
+    try:
+        type(config).model_validate(config.model_dump(), context=context)
+    except ValidationError as error:
+        for detail in error.errors():
+            cause = detail.get("ctx", {}).get("error")
+            if isinstance(cause, BikeflowError):
+                raise type(cause)(str(cause)) from None
+        raise
+
+
+@task(name="check_paths", cache_policy=NO_CACHE, persist_result=False)
+def check_paths(config: RetrainConfig | SweepConfig | PredictConfig) -> None:
+    """Refuse, before anything is read or trained, the paths and sources the run may not use."""
+    recheck(config)
