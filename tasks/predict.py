@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.records import DATE_COLUMN, FEATURE_COLUMNS, STATION_COLUMN
 from schemas.report import ValidationReport
-from schemas.validation import validate_prediction_csv
 from schemas.sources import check_source
+from schemas.validation import validate_prediction_csv
 from tasks.errors import ArtifactError, DataValidationError, SourceError
 from tasks.evaluate import predict_counts
 from tasks.normalise import Statistics

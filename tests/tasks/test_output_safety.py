@@ -82,7 +82,7 @@ def test_cli_run_into_a_project_folder_is_refused_before_anything_runs(
     (home / "schemas" / "config.py").write_bytes(b'"""The config model."""\n')
     before = snapshot(home / "schemas")
     code = main(["run", "--source", str(day_csv), "--epochs", "1", "--output-dir", "schemas"])
-    assert code == 2
+    assert code == 1
     err = capsys.readouterr().err
     assert f"refusing to replace {home / 'schemas'}" in err and "did not make it" in err
     assert snapshot(home / "schemas") == before
@@ -160,7 +160,7 @@ def test_cli_sweep_into_the_working_folder_is_refused(
     # The issue's second report: `bikeflow sweep --leaderboard-dir .` emptied the project.
     before = user_folder(home)
     argv = ["sweep", "--source", str(day_csv), "--architectures", "seed-mlp", "--seeds", "0"]
-    assert main([*argv, "--epochs", "1", "--leaderboard-dir", "."]) == 2
+    assert main([*argv, "--epochs", "1", "--leaderboard-dir", "."]) == 1
     err = capsys.readouterr().err
     assert f"leaderboard_dir: refusing to replace {home}: it is the working folder" in err
     assert snapshot(home) == before
