@@ -16,6 +16,7 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ZOO_DEFAULTS, FeatureConfig, RetrainConfig, SweepConfig
+from tasks.ensemble import Member, assemble_forecaster
 from tasks.errors import TrainingError
 from tasks.evaluate import Evaluation, evaluate_model
 from tasks.ingest import ingest_source
@@ -474,6 +475,7 @@ def hand_over_winner(
         key=lambda i: scored[i].validation.rmse,
     )
     best = select_best_epoch(runs[index])
-    return promote_model(
-        trials[index].config, table, plan, data[index], runs[index], best, scored[index]
-    )
+    config = trials[index].config
+    member = Member(seed=trials[index].seed, run=runs[index], best=best)
+    model = assemble_forecaster([member], config.model, config.training, config.store_root)
+    return promote_model(config, table, plan, data[index], model, scored[index])

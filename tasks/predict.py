@@ -21,9 +21,8 @@ from schemas.records import (
     validate_prediction_csv,
 )
 from tasks.errors import ArtifactError, DataValidationError, SourceError
-from tasks.evaluate import predict_counts
 from tasks.normalise import Statistics
-from tasks.registry import MODEL_FILE, ModelVersion, Registry
+from tasks.registry import ModelVersion, Registry
 from tasks.store import write_file_atomic
 from tasks.validate import report_markdown
 
@@ -105,27 +104,18 @@ def predict_frame(
     A champion with a station input needs the ``station`` column (ids it never saw are its
     unknown station); one without refuses it. ``file`` names the input in those errors.
     """
-    statistics = registry.statistics(champion)
-    # A one-hot champion's feature_names are its encoded columns; its raw columns are these.
-    raw_names = statistics.encoding.raw_names or statistics.feature_names
-    if tuple(raw_names) != FEATURE_COLUMNS:
+    bundle = registry.bundle(champion)
+    if tuple(bundle.raw_columns) != FEATURE_COLUMNS:
         raise ArtifactError(
-            f"champion {champion.version} was trained on features {raw_names}, "
+            f"champion {champion.version} was trained on features {bundle.raw_columns}, "
             f"not {FEATURE_COLUMNS}"
         )
     has_column = STATION_COLUMN in days.columns
-    check_station_column(statistics, has_column, file, champion)
-    x = statistics.prepare_features(
-        days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64),
-        days[DATE_COLUMN].to_numpy().astype("datetime64[D]"),
-    )
+    check_station_column(bundle.statistics, has_column, file, champion)
+    predicted = bundle.predict(days)
     columns = {DATE_COLUMN: days[DATE_COLUMN].dt.strftime("%Y-%m-%d").to_numpy()}
-    indices = None
     if has_column:
-        ids = days[STATION_COLUMN].to_numpy(dtype=np.int64)
-        indices = statistics.station_indices(ids)
-        columns[STATION_COLUMN] = ids
-    predicted = predict_counts(registry.file_ref(champion, MODEL_FILE), x, statistics, indices)
+        columns[STATION_COLUMN] = days[STATION_COLUMN].to_numpy(dtype=np.int64)
     return pd.DataFrame(
         {
             **columns,
