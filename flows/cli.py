@@ -184,7 +184,14 @@ def _print_summary(summary: Any) -> None:
     )
     print(f"  test RMSE:       {summary.test_rmse:,.0f} bikes (baselines: {baselines})")
     print(f"  test MAE:        {summary.test_mae:,.0f} bikes")
+    print(f"  model:           {summary.members} member(s){', refitted' if summary.refit else ''}")
     print(f"  outputs:         {summary.output_dir}")
+    linear = summary.baseline_rmse.get("linear_regression")
+    if linear is not None and summary.test_rmse > linear:
+        print(
+            f"  WARNING: the model is worse than the linear-regression baseline "
+            f"({summary.test_rmse:,.0f} > {linear:,.0f} bikes); --preset forecaster beats it"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
