@@ -100,6 +100,9 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
     run.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
     destinations = add_config_flags(run, RetrainConfig)
     add_sweep_parser(commands)
+    from flows.cli_predict import add_predict_parser
+
+    add_predict_parser(commands)
     return parser, destinations
 
 
@@ -198,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bikeflow`` command; returns the process exit code."""
     parser, destinations = make_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        return int(args.handler(args))
     if args.command == "sweep":
         return run_sweep(args)
     try:
