@@ -96,8 +96,8 @@ class ModelConfig(_Frozen):
         description="Model zoo entry: seed-mlp (the seed's Keras MLP, SGD + momentum), adam "
         "(same net, Adam), dropout (Dropout 0.2, 50 epochs), leaky-relu (11-6-6-1, "
         "LeakyReLU 0.1), two-input (functional API: calendar and weather branches), tf-core "
-        "(tf.Variables + GradientTape, no Keras fit). An entry's settings apply to fields "
-        "left at their generic defaults.",
+        "(tf.Variables + GradientTape, no Keras fit). An entry's settings fill the fields "
+        "not given (after the preset's).",
     )
     hidden_layers: int = Field(2, ge=1, le=8, description="Number of hidden Dense layers.")
     hidden_units: int = Field(16, ge=1, le=1024, description="Units in each hidden layer.")
