@@ -1,6 +1,7 @@
 """Benchmark 1: the plain Keras script vs ``bikeflow run`` cold and warm, embedded and server.
 
 Usage: python -m benchmarks.orchestration [--quick] [--repetitions N] [--source DAY_CSV]
+       [--preset forecaster]
 
 Each repetition runs, one after the other: the plain script (``benchmarks/plain_keras.py``);
 ``bikeflow run`` cold (a fresh artifact store) and warm (the same store again: every step
@@ -88,6 +89,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="one short repetition (CI)")
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--source", default=None)
+    parser.add_argument("--preset", default=None, help="bikeflow run --preset (e.g. forecaster)")
+    parser.add_argument(
+        "--embedded-only", action="store_true", help="skip the runs against a prefect server"
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bikeflow-orch-"))
     try:
@@ -105,15 +110,16 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         Path(source).write_bytes(to_csv_bytes(make_day_frame(731, seed=0)))
     reps = 1 if args.quick else args.repetitions
     extra = ["--epochs", "1"] if args.quick else []
+    extra += ["--preset", args.preset] if args.preset else []
     embedded_home = work / "embedded-home"
     embedded_home.mkdir()
     embedded = child_env(PREFECT_HOME=str(embedded_home))
     embedded.pop("PREFECT_API_URL", None)
     counter = iter(range(10**6))
 
-    def bikeflow(env: dict[str, str], store: Path) -> float:
+    def bikeflow(env: dict[str, str], store: Path, flags: list[str] | None = None) -> float:
         argv = [PYTHON, "-m", "flows.cli", "run", "--source", source, "--store-root", str(store)]
-        argv += ["--output-dir", str(work / f"out-{next(counter)}"), *extra]
+        argv += ["--output-dir", str(work / f"out-{next(counter)}"), *(flags or extra)]
         # One registry per store: otherwise a later cold run's model becomes champion and the
         # warm rerun of an earlier store must load TensorFlow to re-score both for promotion.
         argv += ["--registry-root", f"{store}-registry"]
@@ -131,8 +137,8 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             raise SystemExit(f"plain script failed:\n{done['stderr'][-3000:]}")
         return float(done["seconds"])
 
-    # Not measured: the first use of a PREFECT_HOME creates its database.
-    bikeflow(embedded, work / "store-warmup")
+    # Not measured: the first use of a PREFECT_HOME creates its database (one short epoch).
+    bikeflow(embedded, work / "store-warmup", ["--epochs", "1"])
     server_home = work / "server-home"
     server_home.mkdir()
     with prefect_server(server_home) as url:
@@ -152,6 +158,8 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             "bikeflow cold, server": lambda: cold("server", served),
             "bikeflow warm, server": lambda: bikeflow(served, stores["server"]),
         }
+        if args.embedded_only:
+            runs = {name: run for name, run in runs.items() if "server" not in name}
         times = interleave(runs, reps)
     m = {name: median(values) for name, values in times.items()}
     plain_s = m["plain Keras script"] or float("nan")

@@ -100,6 +100,9 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
     run.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
     destinations = add_config_flags(run, RetrainConfig)
     add_sweep_parser(commands)
+    from flows.cli_predict import add_predict_parser
+
+    add_predict_parser(commands)
     return parser, destinations
 
 
@@ -184,7 +187,14 @@ def _print_summary(summary: Any) -> None:
     )
     print(f"  test RMSE:       {summary.test_rmse:,.0f} bikes (baselines: {baselines})")
     print(f"  test MAE:        {summary.test_mae:,.0f} bikes")
+    print(f"  model:           {summary.members} member(s){', refitted' if summary.refit else ''}")
     print(f"  outputs:         {summary.output_dir}")
+    linear = summary.baseline_rmse.get("linear_regression")
+    if linear is not None and summary.test_rmse > linear:
+        print(
+            f"  WARNING: the model is worse than the linear-regression baseline "
+            f"({summary.test_rmse:,.0f} > {linear:,.0f} bikes); --preset forecaster beats it"
+        )
 
 
 CONFIG_ERRORS = (ValidationError, ValueError, OSError, yaml.YAMLError)
@@ -246,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser, destinations = make_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "handler", None) is not None:
+        return int(args.handler(args))
     if args.command == "sweep":
         return run_sweep(args)
     try:

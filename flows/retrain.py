@@ -1,10 +1,11 @@
-"""The retrain flow: check paths -> ingest -> validate -> split -> normalise -> train -> select
--> evaluate -> publish -> promote.
+"""The retrain flow: check paths -> ingest -> validate -> split -> normalise -> train members
+-> select -> (refit) -> assemble -> evaluate -> publish -> promote.
 
-Every task is called directly, never ``.submit``-ted: a failing task raises in the flow body,
-so the flow run is Failed. (A submitted future that nobody resolves would let the flow end
-Completed with a failed task inside; ``tests/flows/test_failure_visibility.py`` keeps flows
-free of them.)
+Tasks are called directly, or (the ensemble's members, like the sweep's trainings) submitted
+and every future resolved with ``.result()`` before the flow goes on: a failing task raises
+in the flow, so the flow run is Failed. (A submitted future that nobody resolves would let the
+flow end Completed with a failed task inside; ``tests/flows/test_failure_visibility.py`` keeps
+flows free of them.)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from schemas.config import RetrainConfig
+from tasks.ensemble import assemble_forecaster, train_members
 from tasks.error_logs import install_user_error_filter
 from tasks.evaluate import evaluate_model
 from tasks.ingest import ingest_source
@@ -20,9 +22,7 @@ from tasks.normalise import normalise_features
 from tasks.preflight import check_paths
 from tasks.publish import RunSummary, publish_run
 from tasks.registry import promote_model
-from tasks.select import select_best_epoch
 from tasks.split import split_by_date
-from tasks.train import train_model
 from tasks.validate import validate_records
 
 # A user error is logged by Prefect with its message and no traceback (tasks/error_logs.py);
@@ -41,9 +41,10 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B00
         table = validate_records(raw, config.split.test_days, config.store_root, config.granularity)
     plan = split_by_date(table, config.split)
     data = normalise_features(table, plan, config.store_root, config.features)
-    run = train_model(data, config.model, config.training, config.store_root)
-    best = select_best_epoch(run)
-    evaluation = evaluate_model(best, data, table, plan, config.store_root)
-    summary = publish_run(config, table, plan, data, run, best, evaluation)
-    promote_model(config, table, plan, data, run, best, evaluation)
+    # train_model + select_best_epoch per member (in parallel), refit_data + train_model again.
+    members = train_members(data, config.model, config.training, config.store_root)
+    model = assemble_forecaster(members, config.model, config.training, config.store_root)
+    evaluation = evaluate_model(model.best, data, table, plan, config.store_root, model.model)
+    summary = publish_run(config, table, plan, data, model, evaluation)
+    promote_model(config, table, plan, data, model, evaluation)
     return summary

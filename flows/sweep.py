@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ZOO_DEFAULTS, FeatureConfig, RetrainConfig, SweepConfig
 from schemas.paths import OUTPUT_NOT_WRITTEN
+from tasks.ensemble import Member, assemble_forecaster
 from tasks.error_logs import install_user_error_filter
 from tasks.errors import TrainingError
 from tasks.evaluate import Evaluation, evaluate_model
@@ -484,6 +485,7 @@ def hand_over_winner(
         key=lambda i: scored[i].validation.rmse,
     )
     best = select_best_epoch(runs[index])
-    return promote_model(
-        trials[index].config, table, plan, data[index], runs[index], best, scored[index]
-    )
+    config = trials[index].config
+    member = Member(seed=trials[index].seed, run=runs[index], best=best)
+    model = assemble_forecaster([member], config.model, config.training, config.store_root)
+    return promote_model(config, table, plan, data[index], model, scored[index])

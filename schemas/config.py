@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import typing
+from functools import cache
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -27,8 +30,8 @@ UCI_BIKE_SHARING_URL = "https://archive.ics.uci.edu/static/public/275/bike+shari
 Initializer = Literal["glorot_uniform", "random_normal", "random_uniform", "zeros", "ones"]
 Architecture = Literal["seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "tf-core"]
 
-# What each zoo entry changes from the generic defaults (the seed's variants). A field keeps
-# the value the user gave unless it is still at its generic default.
+# What each zoo entry changes from the generic defaults (the seed's variants). It fills only
+# the fields the user did not give (see ``resolve_config``).
 ZOO_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
     "seed-mlp": {},
     # Keras' default Adam (the seed: optimizer='Adam'): rate 0.001, no decay.
@@ -71,8 +74,8 @@ class ModelConfig(_Frozen):
         description="Model zoo entry: seed-mlp (the seed's Keras MLP, SGD + momentum), adam "
         "(same net, Adam), dropout (Dropout 0.2, 50 epochs), leaky-relu (11-6-6-1, "
         "LeakyReLU 0.1), two-input (functional API: calendar and weather branches), tf-core "
-        "(tf.Variables + GradientTape, no Keras fit). An entry's settings apply to fields "
-        "left at their generic defaults.",
+        "(tf.Variables + GradientTape, no Keras fit). An entry's settings fill the fields "
+        "not given (after the preset's).",
     )
     hidden_layers: int = Field(2, ge=1, le=8, description="Number of hidden Dense layers.")
     hidden_units: int = Field(16, ge=1, le=1024, description="Units in each hidden layer.")
@@ -151,11 +154,43 @@ class TrainingConfig(_Frozen):
         le=2**31 - 1,
         description="Random seed of weights and shuffling; same seed on CPU = same metrics.",
     )
+    ensemble_size: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Members trained with seeds seed, seed+1000, ... (in parallel child "
+        "processes, as the sweep's trainings); the published model averages them (1 = one "
+        "model, the seed).",
+    )
+    parallel_members: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Ensemble members (and refits) training at once, one child process each.",
+    )
+    refit: bool = Field(
+        False,
+        description="Retrain each member on training+validation rows for the epoch count its "
+        "validation curve chose, and publish those (validation scores stay the unrefitted "
+        "members').",
+    )
+
+
+PresetName = Literal["seed", "forecaster"]
+PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
 class RetrainConfig(_Frozen):
     """Everything one retraining run needs: data source, where to write, split, model, training."""
 
+    preset: PresetName = Field(
+        "seed",
+        description="Recipe filling every field not given: seed (the tutorial's MLP, fast; "
+        "the generic defaults) or forecaster (two-input, Adam, one-hot, holiday windows, log "
+        "target, 3 members refitted on training+validation; schemas/presets/). A field you give "
+        "always wins; on the UI form, which sends every field, a field left at its generic "
+        "default counts as not given.",
+    )
     source: Source = Field(
         UCI_BIKE_SHARING_URL,
         min_length=1,
@@ -206,9 +241,9 @@ class RetrainConfig(_Frozen):
 
     @model_validator(mode="before")
     @classmethod
-    def _apply_zoo_defaults(cls, data: object) -> object:
-        """Fill the chosen zoo entry's settings into model/training fields left at defaults."""
-        return apply_zoo_defaults(data)
+    def _apply_preset_and_zoo(cls, data: object) -> object:
+        """Fill the preset's, then the zoo entry's, settings into the fields not given."""
+        return resolve_config(data)
 
 
 class PredictConfig(_Frozen):
@@ -241,32 +276,98 @@ class PredictConfig(_Frozen):
         return self
 
 
-def _section(value: object) -> dict[str, object]:
+@cache
+def preset_values(name: str) -> dict[str, Any]:
+    """The fields a preset sets (``schemas/presets/<name>.yaml``)."""
+    import yaml
+
+    loaded = yaml.safe_load((PRESETS_DIR / f"{name}.yaml").read_text()) or {}
+    if not isinstance(loaded, dict):
+        raise ValueError(f"preset {name!r}: expected a mapping of config fields")
+    return loaded
+
+
+def _given(value: object) -> dict[str, Any]:
+    """The fields actually given, nested: a model contributes its ``model_fields_set`` only."""
     if isinstance(value, BaseModel):
-        return value.model_dump()
-    return dict(value) if isinstance(value, dict) else {}
+        return value.model_dump(exclude_unset=True)
+    if not isinstance(value, dict):
+        return {}
+    return {
+        key: _given(item) if isinstance(item, dict | BaseModel) else item
+        for key, item in value.items()
+    }
 
 
-def apply_zoo_defaults(data: object) -> object:
-    """Return raw config data with the zoo entry's settings where fields are at defaults."""
+def _fill(given: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """``given`` with every leaf of ``values`` that it lacks added (given values always win)."""
+    result = dict(given)
+    for key, value in values.items():
+        if isinstance(value, dict):
+            result[key] = _fill(_given(result.get(key)), value)
+        elif key not in result:
+            result[key] = value
+    return result
+
+
+def _leaves(model: type[BaseModel]) -> dict[str, Any]:
+    """Field name -> generic default, nested models as nested dicts."""
+    leaves: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            leaves[name] = _leaves(annotation)
+        else:
+            leaves[name] = info.default
+    return leaves
+
+
+def _is_complete(data: dict[str, Any], leaves: dict[str, Any]) -> bool:
+    """Whether ``data`` gives every leaf field (``preset`` aside): what the UI form sends."""
+    for name, default in leaves.items():
+        if name == "preset":
+            continue
+        if name not in data:
+            return False
+        if isinstance(default, dict) and not (
+            isinstance(data[name], dict) and _is_complete(data[name], default)
+        ):
+            return False
+    return True
+
+
+def _without_defaults(data: dict[str, Any], leaves: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without the leaves that equal their generic default."""
+    result: dict[str, Any] = {}
+    for name, value in data.items():
+        default = leaves.get(name, object())
+        if isinstance(default, dict) and isinstance(value, dict):
+            result[name] = _without_defaults(value, default)
+        elif value != default:
+            result[name] = value
+    return result
+
+
+def resolve_config(data: object) -> object:
+    """Raw config data with the preset's, then the zoo entry's, values in the fields not given.
+
+    "Given" is what the input holds (nested models: their ``model_fields_set``), so an
+    explicit flag or file value wins even when it equals the generic default. The Prefect UI
+    form sends every field, so there "not given" can only mean "left at the generic default":
+    a complete input has those fields filled like absent ones. Precedence: given > preset >
+    zoo entry > generic default.
+    """
     if not isinstance(data, dict):
         return data
-    model = _section(data.get("model"))
-    entry = ZOO_DEFAULTS.get(str(model.get("architecture", "seed-mlp")), {})
-    if not entry:
-        return data
-    result = dict(data)
-    # The UI form sends every field, so "left at its default" means equal to the default,
-    # not merely absent.
-    for section, defaults in (("model", ModelConfig), ("training", TrainingConfig)):
-        values = _section(result.get(section)) if section == "training" else dict(model)
-        for name, value in entry.get(section, {}).items():
-            if values.get(name, defaults.model_fields[name].default) == (
-                defaults.model_fields[name].default
-            ):
-                values[name] = value
-        result[section] = values
-    return result
+    leaves = _leaves(RetrainConfig)
+    given = _given(data)
+    if _is_complete(given, leaves):
+        given = _without_defaults(given, leaves)
+    preset = str(given.get("preset", leaves["preset"]))
+    if preset in typing.get_args(PresetName):
+        given = _fill(given, preset_values(preset))
+    architecture = str(_given(given.get("model")).get("architecture", "seed-mlp"))
+    return _fill(given, ZOO_DEFAULTS.get(architecture, {}))
 
 
 class SweepConfig(_Frozen):

@@ -45,6 +45,7 @@ INT_COLUMNS: tuple[str, ...] = tuple(
     name for name in DAY_COLUMNS if name not in (DATE_COLUMN, *FLOAT_COLUMNS)
 )
 PREDICTION_COLUMNS: tuple[str, ...] = (DATE_COLUMN, *FEATURE_COLUMNS)
+HOURLY_PREDICTION_COLUMNS: tuple[str, ...] = (DATE_COLUMN, *HOUR_FEATURE_COLUMNS)
 FIRST_YEAR = 2011  # the dataset's yr column counts years from 2011
 
 
@@ -86,6 +87,13 @@ FRAME_RULES: dict[str, FrameRule] = {
     "station_dates_unique_in_file": FrameRule(
         "(dteday, station) appears once in the file (unique records)",
         (DATE_COLUMN, STATION_COLUMN),
+    ),
+    "hours_unique_in_file": FrameRule(
+        "(dteday, hr) appears once in the file (unique hours)", (DATE_COLUMN, HOUR_COLUMN)
+    ),
+    "station_hours_unique_in_file": FrameRule(
+        "(dteday, hr, station) appears once in the file (unique records)",
+        (DATE_COLUMN, HOUR_COLUMN, STATION_COLUMN),
     ),
 }
 _BY_NAME = {rule.name: rule for rule in FRAME_RULES.values()}
@@ -238,3 +246,37 @@ class PredictionDays(pa.DataFrameModel):
         if STATION_COLUMN not in frame.columns:
             return pd.Series(True, index=frame.index)
         return ~frame[[DATE_COLUMN, STATION_COLUMN]].duplicated(keep="first")
+
+
+class PredictionHours(PredictionDays):
+    """One row per hour to predict (an hourly champion): ``PredictionDays`` plus ``hr``.
+
+    Each (date, hour) once, or each (date, hour, station) once with a station column.
+    """
+
+    hr: Series[int] = pa.Field(ge=0, le=23)
+
+    class Config:
+        name = "prediction hours"
+        strict = True
+        coerce = False
+
+    @pa.dataframe_check(name=_rule("dates_unique_in_file"))
+    def dates_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
+        return pd.Series(True, index=frame.index)  # a date repeats once per hour
+
+    @pa.dataframe_check(name=_rule("station_dates_unique_in_file"))
+    def station_dates_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
+        return pd.Series(True, index=frame.index)
+
+    @pa.dataframe_check(name=_rule("hours_unique_in_file"))
+    def hours_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
+        if STATION_COLUMN in frame.columns:
+            return pd.Series(True, index=frame.index)  # an hour repeats once per station
+        return ~frame[[DATE_COLUMN, HOUR_COLUMN]].duplicated(keep="first")
+
+    @pa.dataframe_check(name=_rule("station_hours_unique_in_file"))
+    def station_hours_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
+        if STATION_COLUMN not in frame.columns:
+            return pd.Series(True, index=frame.index)
+        return ~frame[[DATE_COLUMN, HOUR_COLUMN, STATION_COLUMN]].duplicated(keep="first")

@@ -30,6 +30,8 @@ from schemas.records import (
     FLOAT_COLUMNS,
     HOUR_COLUMN,
     HOUR_COLUMNS,
+    HOUR_FEATURE_COLUMNS,
+    HOURLY_PREDICTION_COLUMNS,
     INT_COLUMNS,
     NO_COUNTS_RULE,
     PREDICTION_COLUMNS,
@@ -37,6 +39,7 @@ from schemas.records import (
     TARGET_COLUMN,
     Granularity,
     PredictionDays,
+    PredictionHours,
     frame_rule,
     record_columns,
     record_model,
@@ -255,13 +258,19 @@ def validate_day_csv(
     return pd.concat(parts), report
 
 
-def validate_prediction_csv(data: bytes, file: str) -> tuple[pd.DataFrame | None, ValidationReport]:
+def validate_prediction_csv(
+    data: bytes, file: str, granularity: Granularity = "day"
+) -> tuple[pd.DataFrame | None, ValidationReport]:
     """Validate the bytes of a prediction input CSV; return the typed frame and the report.
 
     The typed frame has ``dteday``, ``station`` if the file has one (integer station ids, for
     a model with a station input) and the 11 feature columns (an ``instant`` column, as in a
-    trimmed day.csv, is accepted and dropped).
+    trimmed day.csv, is accepted and dropped). For an hourly champion (``granularity`` hour)
+    each row is an hour and ``hr`` is a feature, as in hour.csv.
     """
+    hourly = granularity == "hour"
+    columns = HOURLY_PREDICTION_COLUMNS if hourly else PREDICTION_COLUMNS
+    features = HOUR_FEATURE_COLUMNS if hourly else FEATURE_COLUMNS
     report = ValidationReport(file=file)
     frame = read_table(data, report)
     if frame is None:
@@ -272,20 +281,22 @@ def validate_prediction_csv(data: bytes, file: str) -> tuple[pd.DataFrame | None
     for name in counts:
         report.failures.append(Failure(None, name, NO_COUNTS_RULE, repr(name)))
     frame = frame.drop(columns=counts)
-    expected = (("instant",) if "instant" in present else ()) + PREDICTION_COLUMNS
+    expected = (("instant",) if "instant" in present else ()) + columns
     if not check_columns(frame.columns, expected, report) or counts:
         return None, report
     if report.rows == 0:
-        report.failures.append(Failure(None, None, "at least 1 day to predict", "0 rows"))
+        report.failures.append(
+            Failure(None, None, f"at least 1 {granularity} to predict", "0 rows")
+        )
         return None, report
     station = (STATION_COLUMN,) if STATION_COLUMN in present else ()
-    int_columns = [name for name in expected if name in INT_COLUMNS] + list(station)
+    int_columns = [name for name in expected if name in (*INT_COLUMNS, HOUR_COLUMN)] + list(station)
     typed = parse_columns(frame, int_columns, FLOAT_COLUMNS, DATE_COLUMN, report)
     if "instant" in typed.columns:
         typed = typed.drop(columns=["instant"])
     if len(typed):
-        check_model(typed, PredictionDays, report)
+        check_model(typed, PredictionHours if hourly else PredictionDays, report)
     report.failures.sort(key=lambda item: (item.row is not None, item.row or 0))
     if not report.ok:
         return None, report
-    return typed[[DATE_COLUMN, *station, *FEATURE_COLUMNS]], report
+    return typed[[DATE_COLUMN, *station, *features]], report

@@ -9,14 +9,14 @@ import pandas as pd
 from prefect import task
 from pydantic import BaseModel, ConfigDict
 
+from tasks.bundle import ModelBundle
 from tasks.caching import ArtifactCache
-from tasks.normalise import NormalisedData, Statistics
+from tasks.normalise import NormalisedData
 from tasks.select import BestEpoch
-from tasks.split import SplitPlan
+from tasks.split import SplitPlan, Window
 from tasks.store import ArtifactStore, FileRef, load_array, verify
 from tasks.table import TableData
 
-PREDICT_BATCH_SIZE = 4096
 LINEAR_CHUNK_ROWS = 1 << 18
 
 
@@ -127,48 +127,46 @@ def plot_predictions(
     return buffer.getvalue()
 
 
-def predict_counts(
-    model_file: FileRef,
-    x: np.ndarray,
-    statistics: Statistics,
-    stations: np.ndarray | None = None,
-) -> np.ndarray:
-    """Load a ``.keras`` checkpoint in safe mode and predict bike counts for normalised rows.
-
-    ``stations`` are the rows' station indices (``Statistics.station_indices``), needed by a
-    model with a station input.
-    """
-    import keras
-
-    from tasks.models import model_inputs
-
-    model = keras.saving.load_model(verify(model_file), safe_mode=True)
-    inputs = model_inputs(model, x, stations)
-    output = model.predict(inputs, batch_size=PREDICT_BATCH_SIZE, verbose=0)
-    return statistics.denormalise_target(output).ravel()
+def raw_predictions(bundle: ModelBundle, table: TableData, window: Window) -> np.ndarray:
+    """The bundle's counts for one window of the table's raw rows (dates, features, stations)."""
+    rows = slice(window.start, window.stop)
+    stations = None
+    if bundle.has_stations and table.stations is not None:
+        stations = load_array(table.stations, mmap=True)[rows]
+    return bundle.predict_arrays(
+        load_array(table.features, mmap=True)[rows],
+        load_array(table.dates, mmap=True)[rows],
+        stations,
+    )
 
 
 @task(
     name="evaluate_model",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(modules=("tasks.bundle", "tasks.encode", "tasks.statistics")),
     persist_result=True,
     result_serializer="json",
 )
 def evaluate_model(
-    best: BestEpoch, data: NormalisedData, table: TableData, plan: SplitPlan, store_root: str
+    best: BestEpoch,
+    data: NormalisedData,
+    table: TableData,
+    plan: SplitPlan,
+    store_root: str,
+    final: FileRef | None = None,
 ) -> Evaluation:
-    """Score the chosen model on the test window, once, and write predictions and the plot.
+    """Score the final model on the test window, once, and write predictions and the plot.
 
+    ``best`` (the model chosen on validation) gets the validation scores; ``final`` (the
+    published model, e.g. refitted members averaged; default ``best.model``) the test scores.
+    Both predict raw table rows through ``ModelBundle``, as every user of the model does.
     Every row is scored on its own (one per station and date when there are stations).
     """
     store = ArtifactStore(store_root)
     stats = data.statistics
     # Memory-mapped: the linear baseline streams the training rows instead of loading them.
     x_train = load_array(data.x_train, mmap=True)
-    x_validation, x_test = load_array(data.x_validation), load_array(data.x_test)
+    x_test = load_array(data.x_test)
     has_stations = data.station_test is not None and data.station_validation is not None
-    s_validation = load_array(data.station_validation) if data.station_validation else None
-    s_test = load_array(data.station_test) if data.station_test else None
     # Metrics and baselines use the raw counts of the table, so a target transform (log) is
     # undone before anything is scored and the baselines stay the same for every transform.
     counts = load_array(table.target, mmap=True)
@@ -178,8 +176,11 @@ def evaluate_model(
         counts[plan.validation.start : plan.validation.stop], dtype=np.float64
     ).ravel()
 
-    predicted = predict_counts(best.model, x_test, stats, s_test)
-    predicted_validation = predict_counts(best.model, x_validation, stats, s_validation)
+    chosen = ModelBundle(verify(best.model), stats)
+    same = final is None or final.sha256 == best.model.sha256
+    published = chosen if same or final is None else ModelBundle(verify(final), stats)
+    predicted = raw_predictions(published, table, plan.test)
+    predicted_validation = raw_predictions(chosen, table, plan.validation)
     weights = fit_linear(x_train, train_counts)
     baselines = {
         "training_mean": regression_scores(

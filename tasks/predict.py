@@ -13,14 +13,19 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from schemas.records import DATE_COLUMN, FEATURE_COLUMNS, STATION_COLUMN
+from schemas.records import (
+    DATE_COLUMN,
+    FEATURE_COLUMNS,
+    HOUR_COLUMN,
+    HOUR_FEATURE_COLUMNS,
+    STATION_COLUMN,
+)
 from schemas.report import ValidationReport
 from schemas.sources import check_source
 from schemas.validation import validate_prediction_csv
 from tasks.errors import ArtifactError, DataValidationError, SourceError
-from tasks.evaluate import predict_counts
 from tasks.normalise import Statistics
-from tasks.registry import MODEL_FILE, ModelVersion, Registry
+from tasks.registry import ModelVersion, Registry
 from tasks.store import publish_file
 from tasks.validate import report_markdown
 
@@ -60,9 +65,23 @@ def read_input(path_text: str) -> tuple[Path, bytes]:
     return path, path.read_bytes()
 
 
-def parse_days(data: bytes, file: str) -> tuple[pd.DataFrame, ValidationReport]:
+def is_hourly(statistics: Statistics) -> bool:
+    """Whether a model reads hourly rows (its raw columns include ``hr``)."""
+    return HOUR_COLUMN in (statistics.encoding.raw_names or statistics.feature_names)
+
+
+def validate_input_csv(
+    data: bytes, file: str, hourly: bool = False
+) -> tuple[pd.DataFrame | None, ValidationReport]:
+    """Validate prediction input bytes as days (or, for an hourly champion, hours)."""
+    return validate_prediction_csv(data, file, "hour" if hourly else "day")
+
+
+def parse_days(
+    data: bytes, file: str, hourly: bool = False
+) -> tuple[pd.DataFrame, ValidationReport]:
     """Validate prediction input bytes; raise ``DataValidationError`` listing every failure."""
-    frame, report = validate_prediction_csv(data, file)
+    frame, report = validate_input_csv(data, file, hourly)
     if frame is None:
         raise DataValidationError.from_failures(file, report.failures)
     return frame, report
@@ -103,27 +122,20 @@ def predict_frame(
     A champion with a station input needs the ``station`` column (ids it never saw are its
     unknown station); one without refuses it. ``file`` names the input in those errors.
     """
-    statistics = registry.statistics(champion)
-    # A one-hot champion's feature_names are its encoded columns; its raw columns are these.
-    raw_names = statistics.encoding.raw_names or statistics.feature_names
-    if tuple(raw_names) != FEATURE_COLUMNS:
+    bundle = registry.bundle(champion)
+    if tuple(bundle.raw_columns) not in (FEATURE_COLUMNS, HOUR_FEATURE_COLUMNS):
         raise ArtifactError(
-            f"champion {champion.version} was trained on features {raw_names}, "
-            f"not {FEATURE_COLUMNS}"
+            f"champion {champion.version} was trained on features {bundle.raw_columns}, "
+            f"neither day.csv's {FEATURE_COLUMNS} nor hour.csv's"
         )
     has_column = STATION_COLUMN in days.columns
-    check_station_column(statistics, has_column, file, champion)
-    x = statistics.prepare_features(
-        days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64),
-        days[DATE_COLUMN].to_numpy().astype("datetime64[D]"),
-    )
+    check_station_column(bundle.statistics, has_column, file, champion)
+    predicted = bundle.predict(days)
     columns = {DATE_COLUMN: days[DATE_COLUMN].dt.strftime("%Y-%m-%d").to_numpy()}
-    indices = None
+    if HOUR_COLUMN in bundle.raw_columns:
+        columns[HOUR_COLUMN] = days[HOUR_COLUMN].to_numpy(dtype=np.int64)
     if has_column:
-        ids = days[STATION_COLUMN].to_numpy(dtype=np.int64)
-        indices = statistics.station_indices(ids)
-        columns[STATION_COLUMN] = ids
-    predicted = predict_counts(registry.file_ref(champion, MODEL_FILE), x, statistics, indices)
+        columns[STATION_COLUMN] = days[STATION_COLUMN].to_numpy(dtype=np.int64)
     return pd.DataFrame(
         {
             **columns,
@@ -150,12 +162,16 @@ def validate_prediction_input(
     """
     path, data = read_input(input_csv)
     columns = header_columns(data)
-    if champion is not None and columns is not None:
+    hourly = False
+    if champion is not None:
         if registry_root is None:
             raise ValueError("validate_prediction_input needs the champion's registry_root")
         statistics = Registry(registry_root).statistics(champion)
-        check_station_column(statistics, STATION_COLUMN in columns, str(path), champion)
-    frame, report = validate_prediction_csv(data, str(path))
+        # An hourly champion reads hours (hr column); a daily one, days.
+        hourly = is_hourly(statistics)
+        if columns is not None:
+            check_station_column(statistics, STATION_COLUMN in columns, str(path), champion)
+    frame, report = validate_input_csv(data, str(path), hourly)
     if frame is None:
         create_markdown_artifact(
             key="prediction-input-report",
@@ -181,17 +197,20 @@ def predict_days(
     _, data = read_input(days.path)
     if hashlib.sha256(data).hexdigest() != days.sha256:
         raise SourceError(f"prediction input {days.path} changed after it was validated")
-    frame, _ = parse_days(data, days.path)
-    predictions = predict_frame(Registry(registry_root), champion, frame, days.path)
+    registry = Registry(registry_root)
+    frame, _ = parse_days(data, days.path, is_hourly(registry.statistics(champion)))
+    predictions = predict_frame(registry, champion, frame, days.path)
     output = Path(output_csv).expanduser().resolve()
     csv = predictions.to_csv(index=False, lineterminator="\n").encode()
     publish_file(output, csv, "output_csv")
     mean = float(predictions[PREDICTED_COLUMN].mean())
+    unit = "hour" if HOUR_COLUMN in predictions.columns else "day"
     create_markdown_artifact(
         key="batch-predictions",
         markdown=(
-            f"# Batch prediction\n\n{days.rows} days ({days.first_date} .. {days.last_date}) "
-            f"predicted by champion `{champion.version}`; mean {mean:.0f} rentals a day."
+            f"# Batch prediction\n\n{days.rows} {unit}s ({days.first_date} .. "
+            f"{days.last_date}) predicted by champion `{champion.version}`; mean {mean:.0f} "
+            f"rentals a{'n' if unit == 'hour' else ''} {unit}."
             f"\n\nWritten to `{output}`."
         ),
         description="Batch prediction",

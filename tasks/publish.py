@@ -11,13 +11,12 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import RetrainConfig
+from tasks.ensemble import Forecaster
 from tasks.evaluate import Evaluation
 from tasks.normalise import NormalisedData
-from tasks.select import BestEpoch
 from tasks.split import SplitPlan
 from tasks.store import publish_directory
 from tasks.table import TableData
-from tasks.train import TrainingRun
 
 OUTPUT_FILES = (
     "model.keras",
@@ -27,6 +26,7 @@ OUTPUT_FILES = (
     "predictions.csv",
     "predictions.png",
     "validation.json",
+    "model_card.md",
 )
 
 
@@ -42,20 +42,23 @@ class RunSummary(BaseModel):
     test_mae: float
     baseline_rmse: dict[str, float]
     data_sha256: str
+    members: int = 1
+    refit: bool = False
 
 
 def build_metrics(
     config: RetrainConfig,
     table: TableData,
     plan: SplitPlan,
-    run: TrainingRun,
-    best: BestEpoch,
+    model: Forecaster,
     evaluation: Evaluation,
 ) -> dict[str, Any]:
     """Gather everything metrics.json records about a run."""
+    first = model.members[0].run
+    runs = [m.run for m in model.members] + [m.refit for m in model.members if m.refit]
     return {
-        "best_epoch": best.epoch,
-        "best_val_loss": best.val_loss,
+        "best_epoch": model.best.epoch,
+        "best_val_loss": model.best.val_loss,
         "val_rmse": evaluation.validation.rmse,
         "val_mae": evaluation.validation.mae,
         "test_rmse": evaluation.test.rmse,
@@ -67,25 +70,53 @@ def build_metrics(
         "source": table.source,
         "rows": table.rows,
         "split": plan.model_dump(),
-        "epochs_trained": len(run.history),
-        "training_seconds": round(run.seconds, 3),
-        "device": run.device.device,
-        "strategy": run.device.strategy,
-        "visible_gpus": list(run.device.visible_gpus),
-        "tensorflow_version": run.device.tensorflow_version,
-        "keras_version": run.device.keras_version,
+        "epochs_trained": len(first.history),
+        "members": [
+            {
+                "seed": m.seed,
+                "best_epoch": m.best.epoch,
+                "best_val_loss": m.best.val_loss,
+                "refit_epochs": None if m.refit is None else len(m.refit.history),
+            }
+            for m in model.members
+        ],
+        "refit": model.refit,
+        "parameters": model.parameters,
+        "training_seconds": round(sum(run.seconds for run in runs), 3),
+        "device": first.device.device,
+        "strategy": first.device.strategy,
+        "visible_gpus": list(first.device.visible_gpus),
+        "tensorflow_version": first.device.tensorflow_version,
+        "keras_version": first.device.keras_version,
         "config": config.model_dump(mode="json"),
     }
 
 
-def history_csv(run: TrainingRun) -> bytes:
-    """One line per epoch: epoch, loss, val_loss, learning_rate."""
-    lines = ["epoch,loss,val_loss,learning_rate"]
-    lines += [f"{r.epoch},{r.loss:.6g},{r.val_loss:.6g},{r.learning_rate:.6g}" for r in run.history]
+def history_csv(model: Forecaster) -> bytes:
+    """One line per epoch: epoch, loss, val_loss, learning_rate (a member column if several)."""
+    several = len(model.members) > 1
+    lines = [("member," if several else "") + "epoch,loss,val_loss,learning_rate"]
+    for index, member in enumerate(model.members):
+        prefix = f"{index + 1}," if several else ""
+        lines += [
+            f"{prefix}{r.epoch},{r.loss:.6g},{r.val_loss:.6g},{r.learning_rate:.6g}"
+            for r in member.run.history
+        ]
     return ("\n".join(lines) + "\n").encode()
 
 
-def summary_markdown(metrics: dict[str, Any], output_dir: Path) -> str:
+def baseline_verdict(metrics: dict[str, Any]) -> str:
+    """One plain sentence when the model does worse than the linear baseline, else ''."""
+    linear = metrics["baselines"].get("linear_regression")
+    if linear is None or metrics["test_rmse"] <= linear["rmse"]:
+        return ""
+    return (
+        f"Warning: the model is worse than the linear-regression baseline (test RMSE "
+        f"{metrics['test_rmse']:,.0f} > {linear['rmse']:,.0f}); --preset forecaster beats it."
+    )
+
+
+def summary_markdown(metrics: dict[str, Any], output_dir: Path, card: str = "") -> str:
     """The run's page in the UI: best epoch, scores beside the baselines, where the files are."""
     rows = [
         (
@@ -117,6 +148,12 @@ def summary_markdown(metrics: dict[str, Any], output_dir: Path) -> str:
         "",
         f"Outputs: `{output_dir}`",
     ]
+    verdict = baseline_verdict(metrics)
+    if verdict:
+        lines[1:1] = ["", f"**{verdict}**"]
+    if card:
+        # The card's own "# Model card" heading, one level down on this page.
+        lines += ["", "#" + card]
     return "\n".join(lines)
 
 
@@ -126,23 +163,23 @@ def publish_run(
     table: TableData,
     plan: SplitPlan,
     data: NormalisedData,
-    run: TrainingRun,
-    best: BestEpoch,
+    model: Forecaster,
     evaluation: Evaluation,
 ) -> RunSummary:
     """Write the output folder (swapped in whole) and the run's table and markdown artifacts."""
     output_dir = Path(config.output_dir).expanduser().resolve()
-    metrics = build_metrics(config, table, plan, run, best, evaluation)
+    metrics = build_metrics(config, table, plan, model, evaluation)
     publish_directory(
         output_dir,
         {
-            "model.keras": best.model,
+            "model.keras": model.model,
             "normalisation.json": data.statistics_file,
             "metrics.json": json.dumps(metrics, indent=2, allow_nan=False).encode(),
-            "history.csv": history_csv(run),
+            "history.csv": history_csv(model),
             "predictions.csv": evaluation.predictions,
             "predictions.png": evaluation.plot,
             "validation.json": table.report,
+            "model_card.md": model.card.encode(),
         },
         field="output_dir",
     )
@@ -155,15 +192,17 @@ def publish_run(
     )
     create_markdown_artifact(
         key="run-summary",
-        markdown=summary_markdown(metrics, output_dir),
+        markdown=summary_markdown(metrics, output_dir, model.card),
         description="Retraining run",
     )
     return RunSummary(
         output_dir=str(output_dir),
-        best_epoch=best.epoch,
+        best_epoch=model.best.epoch,
         val_rmse=evaluation.validation.rmse,
         test_rmse=evaluation.test.rmse,
         test_mae=evaluation.test.mae,
         baseline_rmse={name: s.rmse for name, s in evaluation.baselines.items()},
         data_sha256=table.source_sha256,
+        members=len(model.members),
+        refit=model.refit,
     )

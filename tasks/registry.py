@@ -38,15 +38,15 @@ from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.config import RetrainConfig
+from tasks.bundle import ModelBundle
+from tasks.ensemble import Forecaster
 from tasks.errors import ArtifactError, NoChampionError
-from tasks.evaluate import Evaluation, Scores, predict_counts, regression_scores
+from tasks.evaluate import Evaluation, Scores, regression_scores
 from tasks.normalise import NormalisedData, Statistics
 from tasks.publish import build_metrics
-from tasks.select import BestEpoch
 from tasks.split import SplitPlan, Window
 from tasks.store import FileRef, _fsync_dir, load_array, sha256_file, verify, write_file_atomic
 from tasks.table import TableData
-from tasks.train import TrainingRun
 
 MODEL_FILE = "model.keras"
 STATISTICS_FILE = "normalisation.json"
@@ -289,20 +289,22 @@ class Registry:
         dates: np.ndarray | None = None,
     ) -> Scores:
         """Score a version on raw features, station ids and counts, with its own statistics."""
-        statistics = self.statistics(version)
-        # prepare_features applies the version's own encoding (one-hot, holidays) first.
-        x = statistics.prepare_features(np.asarray(features, dtype=np.float64), dates)
-        indices = None
-        if statistics.stations is not None:
-            if stations is None:
-                raise ValueError(
-                    f"model version {version.version} takes a station input; "
-                    "the rows to score have no station ids"
-                )
-            # The version's own vocabulary: a station it never saw is its unknown station.
-            indices = statistics.station_indices(stations)
-        predicted = predict_counts(self.file_ref(version, MODEL_FILE), x, statistics, indices)
+        bundle = self.bundle(version)
+        if bundle.has_stations and stations is None:
+            raise ValueError(
+                f"model version {version.version} takes a station input; "
+                "the rows to score have no station ids"
+            )
+        # The version's own encoding, scaling and vocabulary (a station it never saw is its
+        # unknown station).
+        predicted = bundle.predict_arrays(
+            features, dates, stations if bundle.has_stations else None
+        )
         return regression_scores(np.asarray(target, dtype=np.float64).ravel(), predicted)
+
+    def bundle(self, version: ModelVersion) -> ModelBundle:
+        """The version's model and statistics (both verified) as a ``ModelBundle``."""
+        return ModelBundle(verify(self.file_ref(version, MODEL_FILE)), self.statistics(version))
 
     def write_pointer(self, pointer: ChampionPointer) -> None:
         """Swap the champion pointer in one rename."""
@@ -462,15 +464,14 @@ def promote_model(
     table: TableData,
     plan: SplitPlan,
     data: NormalisedData,
-    run: TrainingRun,
-    best: BestEpoch,
+    model: Forecaster,
     evaluation: Evaluation,
 ) -> Decision:
     """Register the run's model and make it champion only if it beats the champion's re-score."""
     registry = Registry(config.registry_root)
-    metrics = build_metrics(config, table, plan, run, best, evaluation)
+    metrics = build_metrics(config, table, plan, model, evaluation)
     challenger = registry.register(
-        best.model, data.statistics_file, metrics, table.source_sha256, plan.test
+        model.model, data.statistics_file, metrics, table.source_sha256, plan.test
     )
     window = slice(plan.test.start, plan.test.stop)
     features = load_array(table.features, mmap=True)[window]

@@ -1,0 +1,295 @@
+"""Ensemble and refit: several members trained in parallel, optionally refitted, averaged.
+
+Member ``i`` is the configured training with seed ``seed + 1000 * i`` and nothing else
+changed, so member 0 of an ensemble is the very training (same ``train_model`` cache key and
+journal) that a one-member run of the same config does. Each member's epoch is chosen on its
+own validation curve (``select_best_epoch``). With ``refit`` the member is trained again, same
+seed, on training+validation rows for that many epochs, and its last epoch is the member.
+
+The published model is one self-contained ``.keras`` file: a functional model with the
+members' inputs, each member applied to them, and ``layers.Average`` over their outputs (in
+the normalised target space; the bundle's statistics undo it). A one-member run publishes the
+member's own checkpoint, exactly as before ensembles existed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from prefect import task
+from prefect.futures import wait
+from pydantic import BaseModel, ConfigDict
+
+from schemas.config import ModelConfig, TrainingConfig
+from tasks.caching import ArtifactCache
+from tasks.select import BestEpoch
+from tasks.statistics import NormalisedData
+from tasks.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
+from tasks.train import TrainingRun, train_model
+
+if TYPE_CHECKING:
+    import keras
+
+MEMBER_SEED_STRIDE = 1000
+SEED_LIMIT = 2**31 - 1
+CHUNK_ROWS = 1 << 18
+
+
+class Member(BaseModel):
+    """One member: its training, the epoch its validation curve chose, and its refit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int
+    run: TrainingRun
+    best: BestEpoch
+    refit: TrainingRun | None = None
+
+    @property
+    def final(self) -> FileRef:
+        """The member's model: the refit's last epoch, or the chosen epoch's checkpoint."""
+        return self.refit.checkpoints[-1] if self.refit is not None else self.best.model
+
+
+class Forecaster(BaseModel):
+    """The run's model: its members, the model scored on validation, and the published one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    members: tuple[Member, ...]
+    refit: bool
+    # The members' chosen epochs averaged (mean epoch and losses): validation is scored on
+    # it, since a refitted member has seen the validation rows.
+    best: BestEpoch
+    # The published model: the final members averaged (the best checkpoint for one member).
+    model: FileRef
+    parameters: int
+    card: str
+
+
+def member_trainings(training: TrainingConfig) -> list[TrainingConfig]:
+    """One training config per member: the seed stepped by 1000, ensemble fields at 1/off."""
+    return [
+        training.model_copy(
+            update={
+                "seed": (training.seed + MEMBER_SEED_STRIDE * index) % SEED_LIMIT,
+                "ensemble_size": 1,
+                "refit": False,
+                "parallel_members": TrainingConfig.model_fields["parallel_members"].default,
+            }
+        )
+        for index in range(training.ensemble_size)
+    ]
+
+
+def refit_training(training: TrainingConfig, best: BestEpoch) -> TrainingConfig:
+    """A member's refit: same seed and settings, for the epoch count validation chose."""
+    return training.model_copy(update={"epochs": best.epoch})
+
+
+def train_in_parallel(
+    data: NormalisedData,
+    model: ModelConfig,
+    trainings: Sequence[TrainingConfig],
+    store_root: str,
+    max_parallel: int,
+) -> list[TrainingRun]:
+    """Run ``train_model`` once per training, at most ``max_parallel`` child processes at once.
+
+    The sweep's mechanism: futures submitted a batch at a time, every one resolved here (a
+    failed member raises).
+    """
+    if len(trainings) == 1:
+        return [train_model(data, model, trainings[0], store_root)]
+    runs: list[TrainingRun] = []
+    for begin in range(0, len(trainings), max_parallel):
+        futures = [
+            train_model.submit(data, model, training, store_root)
+            for training in trainings[begin : begin + max_parallel]
+        ]
+        wait(futures)
+        runs += [future.result() for future in futures]
+    return runs
+
+
+def train_members(
+    data: NormalisedData, model: ModelConfig, training: TrainingConfig, store_root: str
+) -> list[Member]:
+    """Train the members in parallel, choose each one's epoch on validation, refit if asked."""
+    from tasks.select import select_best_epoch
+
+    trainings = member_trainings(training)
+    runs = train_in_parallel(data, model, trainings, store_root, training.parallel_members)
+    bests = [select_best_epoch(run) for run in runs]
+    refits: list[TrainingRun | None] = [None] * len(runs)
+    if training.refit:
+        extended = refit_data(data, store_root)
+        again = [refit_training(t, b) for t, b in zip(trainings, bests, strict=True)]
+        refits = list(
+            train_in_parallel(extended, model, again, store_root, training.parallel_members)
+        )
+    return [
+        Member(seed=t.seed, run=run, best=best, refit=refit)
+        for t, run, best, refit in zip(trainings, runs, bests, refits, strict=True)
+    ]
+
+
+def _concatenate(store: ArtifactStore, first: ArrayRef, second: ArrayRef) -> ArrayRef:
+    a, b = load_array(first, mmap=True), load_array(second, mmap=True)
+
+    def fill(out: np.ndarray) -> None:
+        for source, offset in ((a, 0), (b, len(a))):
+            for begin in range(0, len(source), CHUNK_ROWS):
+                end = min(begin + CHUNK_ROWS, len(source))
+                out[offset + begin : offset + end] = source[begin:end]
+
+    return store.write_array((len(a) + len(b), *a.shape[1:]), str(a.dtype), fill)
+
+
+@task(
+    name="refit_data",
+    cache_policy=ArtifactCache(),
+    persist_result=True,
+    result_serializer="json",
+)
+def refit_data(data: NormalisedData, store_root: str) -> NormalisedData:
+    """The training arrays extended by the validation rows (the days just after them).
+
+    Statistics stay the training rows' (the published model reads rows with them); the
+    validation arrays stay too, so Keras still reports a validation loss (on seen rows now,
+    never used to choose anything).
+    """
+    store = ArtifactStore(store_root)
+    update: dict[str, Any] = {
+        "x_train": _concatenate(store, data.x_train, data.x_validation),
+        "y_train": _concatenate(store, data.y_train, data.y_validation),
+    }
+    if data.station_train is not None and data.station_validation is not None:
+        update["station_train"] = _concatenate(store, data.station_train, data.station_validation)
+    return data.model_copy(update=update)
+
+
+def average_models(models: Sequence[keras.Model]) -> keras.Model:
+    """One functional model: the members' inputs, each member on them, ``Average`` of outputs."""
+    import keras
+    from keras import layers
+
+    first = models[0]
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in first.inputs]
+    outputs = []
+    for index, member in enumerate(models):
+        # Layer names must be unique inside the averaged model.
+        member.name = f"member_{index + 1}"
+        outputs.append(member(inputs[0] if len(inputs) == 1 else inputs))
+    return keras.Model(
+        inputs[0] if len(inputs) == 1 else inputs,
+        layers.Average(name="average")(outputs),
+        name="forecaster",
+    )
+
+
+def _load(ref: FileRef) -> keras.Model:
+    import keras
+
+    return keras.saving.load_model(verify(ref), safe_mode=True)
+
+
+def _save(store: ArtifactStore, model: keras.Model) -> FileRef:
+    temp = store.temp_path(".keras")
+    try:
+        model.save(temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return store.adopt(temp, ".keras")
+
+
+def summary_text(model: keras.Model) -> str:
+    """``model.summary()`` as plain text."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)
+
+
+def model_card(
+    members: Sequence[Member],
+    published: keras.Model,
+    model: ModelConfig,
+    training: TrainingConfig,
+    refit: bool,
+) -> str:
+    """The model card (markdown): architecture, members, epochs, refit, parameters, summary."""
+    member_params = published.count_params() // max(len(members), 1)
+    rows = [
+        f"| {i + 1} | {m.seed} | {m.best.epoch} of {len(m.run.history)} | {m.best.val_loss:.4f} "
+        f"| {len(m.refit.history) if m.refit is not None else '-'} |"
+        for i, m in enumerate(members)
+    ]
+    averaged = "averaged by a Keras `Average` layer" if len(members) > 1 else "one network"
+    refit_text = (
+        "yes: each member retrained on training+validation rows for its chosen epochs"
+        if refit
+        else "no: each member is its best-validation checkpoint"
+    )
+    lines = [
+        "# Model card",
+        "",
+        f"- Architecture: `{model.architecture}` ({model.hidden_layers} hidden layers of "
+        f"{model.hidden_units} units, {model.activation}); Keras model `{published.name}`",
+        f"- Members: {len(members)} ({averaged}), seeds {', '.join(str(m.seed) for m in members)}",
+        f"- Epochs: up to {training.epochs} each ({training.optimizer}, learning rate "
+        f"{training.learning_rate:g} x{training.decay_rate:g}/epoch, batch {training.batch_size}); "
+        "the epoch is chosen on each member's validation loss",
+        f"- Refit: {refit_text}",
+        f"- Parameters: {published.count_params():,}"
+        + (f" ({member_params:,} per member)" if len(members) > 1 else ""),
+        "",
+        "| member | seed | chosen epoch | val loss | refit epochs |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        "```text",
+        summary_text(published),
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@task(
+    name="assemble_forecaster",
+    cache_policy=ArtifactCache(modules=("tasks.ensemble",)),
+    persist_result=True,
+    result_serializer="json",
+)
+def assemble_forecaster(
+    members: list[Member], model: ModelConfig, training: TrainingConfig, store_root: str
+) -> Forecaster:
+    """Average the members into one model (and the chosen epochs into the validation model)."""
+    store = ArtifactStore(store_root)
+    refit = any(m.refit is not None for m in members)
+    if len(members) == 1:
+        selection, published = members[0].best.model, members[0].final
+        published_model = _load(published)
+    else:
+        selection = _save(store, average_models([_load(m.best.model) for m in members]))
+        published_model = average_models([_load(m.final) for m in members])
+        published = _save(store, published_model)
+    best = BestEpoch(
+        epoch=round(float(np.mean([m.best.epoch for m in members]))),
+        val_loss=float(np.mean([m.best.val_loss for m in members])),
+        loss=float(np.mean([m.best.loss for m in members])),
+        model=selection,
+    )
+    if not all(math.isfinite(m.best.val_loss) for m in members):
+        raise ValueError("a member without a finite validation loss cannot join the ensemble")
+    return Forecaster(
+        members=tuple(members),
+        refit=refit,
+        best=best,
+        model=published,
+        parameters=int(published_model.count_params()),
+        card=model_card(members, published_model, model, training, refit),
+    )
