@@ -12,10 +12,11 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.config import RetrainConfig
 from tasks.evaluate import Evaluation
+from tasks.figures import markdown_image, png_bytes_data_uri
 from tasks.normalise import NormalisedData
 from tasks.select import BestEpoch
 from tasks.split import SplitPlan
-from tasks.store import publish_directory
+from tasks.store import FileRef, publish_directory, read_bytes
 from tasks.train import TrainingRun
 from tasks.validate import TableData
 
@@ -120,6 +121,18 @@ def summary_markdown(metrics: dict[str, Any], output_dir: Path) -> str:
     return "\n".join(lines)
 
 
+def prediction_plot_markdown(plot: FileRef) -> str:
+    """The test window's predicted-against-actual plot (predictions.png) as a markdown image."""
+    uri = png_bytes_data_uri(read_bytes(plot))
+    return "\n".join(
+        [
+            "## Predicted against actual",
+            "",
+            markdown_image("Test window: predicted vs actual rentals (predictions.png)", uri),
+        ]
+    )
+
+
 @task(name="publish_run")
 def publish_run(
     config: RetrainConfig,
@@ -154,7 +167,9 @@ def publish_run(
     )
     create_markdown_artifact(
         key="run-summary",
-        markdown=summary_markdown(metrics, output_dir),
+        markdown=summary_markdown(metrics, output_dir)
+        + "\n\n"
+        + prediction_plot_markdown(evaluation.plot),
         description="Retraining run",
     )
     return RunSummary(
