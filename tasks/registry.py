@@ -7,7 +7,7 @@ Layout under the registry root::
     versions/<version>/metrics.json           the run's metrics.json
     versions/<version>/version.json           data digest, file digests, when registered
     champion.json                             the pointer: which version predicts
-    decisions/<time>-<version>.json           one record per promotion decision
+    decisions/<time>-<version>.json           one record per promotion decision, with its evidence
     .lock                                     serialises promotions (flock)
 
 A version folder is assembled under a staging name and renamed into place, so it is either
@@ -15,6 +15,10 @@ complete or absent. The pointer is written to a temporary sibling and swapped in
 ``os.replace``: a crash at any moment leaves it naming the old champion or the new one, and
 the version it names is complete because versions are written before the pointer moves.
 Versions are never deleted; a rejected or failed run never touches the pointer.
+
+A challenger replaces the champion only on the rule of ``RetrainConfig.promotion``: by default
+a paired block bootstrap over the newest test window's days (tasks/evidence.py) must find it
+better with probability ``min_probability`` (docs/registry.md).
 """
 
 from __future__ import annotations
