@@ -180,6 +180,41 @@ PresetName = Literal["seed", "forecaster"]
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 
 
+class PromotionConfig(_Frozen):
+    """When a new model replaces the registry's champion (docs/registry.md)."""
+
+    rule: Literal["bootstrap", "point"] = Field(
+        "bootstrap",
+        description="bootstrap: the challenger must be better with probability at least "
+        "min_probability in a paired block bootstrap over the newest test window's days; "
+        "point: a test RMSE lower by more than min_rmse_gain is enough.",
+    )
+    min_probability: float = Field(
+        0.9,
+        ge=0.5,
+        le=0.9999,
+        description="bootstrap rule: the share of resamples in which the challenger's squared "
+        "error is lower that it needs to replace the champion.",
+    )
+    resamples: int = Field(
+        5000, ge=2000, le=100_000, description="bootstrap rule: number of resamples."
+    )
+    block_days: int = Field(
+        7,
+        ge=1,
+        le=91,
+        description="bootstrap rule: length in consecutive days of each resampled block "
+        "(a week keeps weekly patterns and weather spells together).",
+    )
+    min_rmse_gain: float = Field(
+        0.0,
+        ge=0.0,
+        le=1e6,
+        description="point rule: how many bikes lower the challenger's test RMSE must be "
+        "(0: any strictly lower RMSE wins).",
+    )
+
+
 class RetrainConfig(_Frozen):
     """Everything one retraining run needs: data source, where to write, split, model, training."""
 
@@ -225,12 +260,15 @@ class RetrainConfig(_Frozen):
         max_length=4096,
         description="Root of the model registry: every trained model is kept there as a "
         "version, and the champion pointer names the one batch prediction uses; a new model "
-        "becomes champion only if it beats the champion on the newest test window.",
+        "becomes champion only if it beats the champion on the newest test window (see promotion).",
     )
     split: SplitConfig = Field(SplitConfig(), description="Chronological split.")
     features: FeatureConfig = Field(FeatureConfig(), description="Encodings and target.")
     model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
     training: TrainingConfig = Field(TrainingConfig(), description="Optimiser and loop.")
+    promotion: PromotionConfig = Field(
+        PromotionConfig(), description="When a new model replaces the champion."
+    )
 
     @model_validator(mode="after")
     def _output_holds_no_store(self) -> RetrainConfig:

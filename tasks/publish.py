@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict
 from schemas.config import RetrainConfig
 from tasks.ensemble import Forecaster
 from tasks.evaluate import Evaluation
+from tasks.figures import markdown_image, png_bytes_data_uri
 from tasks.normalise import NormalisedData
 from tasks.split import SplitPlan
-from tasks.store import publish_directory
+from tasks.store import FileRef, publish_directory, read_bytes
 from tasks.table import TableData
 
 OUTPUT_FILES = (
@@ -157,6 +158,18 @@ def summary_markdown(metrics: dict[str, Any], output_dir: Path, card: str = "") 
     return "\n".join(lines)
 
 
+def prediction_plot_markdown(plot: FileRef) -> str:
+    """The test window's predicted-against-actual plot (predictions.png) as a markdown image."""
+    uri = png_bytes_data_uri(read_bytes(plot))
+    return "\n".join(
+        [
+            "## Predicted against actual",
+            "",
+            markdown_image("Test window: predicted vs actual rentals (predictions.png)", uri),
+        ]
+    )
+
+
 @task(name="publish_run")
 def publish_run(
     config: RetrainConfig,
@@ -192,7 +205,9 @@ def publish_run(
     )
     create_markdown_artifact(
         key="run-summary",
-        markdown=summary_markdown(metrics, output_dir, model.card),
+        markdown=summary_markdown(metrics, output_dir, model.card)
+        + "\n\n"
+        + prediction_plot_markdown(evaluation.plot),
         description="Retraining run",
     )
     return RunSummary(

@@ -7,7 +7,7 @@ Layout under the registry root::
     versions/<version>/metrics.json           the run's metrics.json
     versions/<version>/version.json           data digest, file digests, when registered
     champion.json                             the pointer: which version predicts
-    decisions/<time>-<version>.json           one record per promotion decision
+    decisions/<time>-<version>.json           one record per promotion decision, with its evidence
     .lock                                     serialises promotions (flock)
 
 A version folder is assembled under a staging name and renamed into place, so it is either
@@ -15,6 +15,10 @@ complete or absent. The pointer is written to a temporary sibling and swapped in
 ``os.replace``: a crash at any moment leaves it naming the old champion or the new one, and
 the version it names is complete because versions are written before the pointer moves.
 Versions are never deleted; a rejected or failed run never touches the pointer.
+
+A challenger replaces the champion only on the rule of ``RetrainConfig.promotion``: by default
+a paired block bootstrap over the newest test window's days (tasks/evidence.py) must find it
+better with probability ``min_probability`` (docs/registry.md).
 """
 
 from __future__ import annotations
@@ -37,11 +41,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.config import RetrainConfig
+from schemas.config import PromotionConfig, RetrainConfig
 from tasks.bundle import ModelBundle
 from tasks.ensemble import Forecaster
 from tasks.errors import ArtifactError, NoChampionError
 from tasks.evaluate import Evaluation, Scores, regression_scores
+from tasks.evidence import Evidence, bootstrap_evidence, daily_squared_errors
 from tasks.normalise import NormalisedData, Statistics
 from tasks.publish import build_metrics
 from tasks.split import SplitPlan, Window
@@ -55,6 +60,7 @@ VERSION_FILE = "version.json"
 POINTER_FILE = "champion.json"
 # The score a challenger must beat; lower is better.
 PROMOTION_METRIC = "rmse"
+DEFAULT_PROMOTION = PromotionConfig()
 
 
 class StoredFile(BaseModel):
@@ -91,7 +97,7 @@ class ChampionPointer(BaseModel):
 
 
 class Decision(BaseModel):
-    """The outcome of one champion/challenger comparison, with both scores."""
+    """The outcome of one champion/challenger comparison, with both scores and the evidence."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -106,6 +112,9 @@ class Decision(BaseModel):
     test_window: Window
     data_sha256: str
     decided_at: str
+    # The rule in force, and what the paired bootstrap found when both models were scored.
+    promotion: PromotionConfig = DEFAULT_PROMOTION
+    evidence: Evidence | None = None
     record: str = ""
 
 
@@ -280,6 +289,24 @@ class Registry:
             )
         return champion
 
+    def predict(
+        self,
+        version: ModelVersion,
+        features: np.ndarray,
+        stations: np.ndarray | None = None,
+        dates: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Predict bike counts for raw rows (and station ids) with a version's own statistics."""
+        bundle = self.bundle(version)
+        if bundle.has_stations and stations is None:
+            raise ValueError(
+                f"model version {version.version} takes a station input; "
+                "the rows to score have no station ids"
+            )
+        # The version's own encoding, scaling and vocabulary (a station it never saw is its
+        # unknown station).
+        return bundle.predict_arrays(features, dates, stations if bundle.has_stations else None)
+
     def score(
         self,
         version: ModelVersion,
@@ -289,17 +316,7 @@ class Registry:
         dates: np.ndarray | None = None,
     ) -> Scores:
         """Score a version on raw features, station ids and counts, with its own statistics."""
-        bundle = self.bundle(version)
-        if bundle.has_stations and stations is None:
-            raise ValueError(
-                f"model version {version.version} takes a station input; "
-                "the rows to score have no station ids"
-            )
-        # The version's own encoding, scaling and vocabulary (a station it never saw is its
-        # unknown station).
-        predicted = bundle.predict_arrays(
-            features, dates, stations if bundle.has_stations else None
-        )
+        predicted = self.predict(version, features, stations, dates)
         return regression_scores(np.asarray(target, dtype=np.float64).ravel(), predicted)
 
     def bundle(self, version: ModelVersion) -> ModelBundle:
@@ -325,12 +342,17 @@ class Registry:
         target: np.ndarray,
         stations: np.ndarray | None = None,
         dates: np.ndarray | None = None,
+        rule: PromotionConfig = DEFAULT_PROMOTION,
     ) -> Decision:
-        """Re-score challenger and champion on the same rows; promote only a strictly better one."""
+        """Re-score challenger and champion on the same rows; promote only on the rule's evidence.
+
+        ``dates`` group the rows into days for the bootstrap (without them each row is a day).
+        """
         with self.locked():
             champion = self.champion()
             recorded = recorded_scores(challenger)
             champion_scores: Scores | None
+            evidence: Evidence | None = None
             different_inputs = champion is not None and _inputs(
                 self.statistics(champion)
             ) != _inputs(self.statistics(challenger))
@@ -347,12 +369,20 @@ class Registry:
             else:
                 # Both are scored by the same code on the same rows, the newest test window;
                 # never by the numbers the champion had on an older window.
-                challenger_scores = self.score(challenger, features, target, stations, dates)
-                champion_scores = (
-                    None
-                    if champion is None
-                    else self.score(champion, features, target, stations, dates)
-                )
+                actual = np.asarray(target, dtype=np.float64).ravel()
+                new_predicted = self.predict(challenger, features, stations, dates)
+                challenger_scores = regression_scores(actual, new_predicted)
+                champion_scores = None
+                if champion is not None:
+                    old_predicted = self.predict(champion, features, stations, dates)
+                    champion_scores = regression_scores(actual, old_predicted)
+                    if champion.version != challenger.version:
+                        evidence = bootstrap_evidence(
+                            daily_squared_errors(dates, actual, old_predicted),
+                            daily_squared_errors(dates, actual, new_predicted),
+                            block_days=rule.block_days,
+                            resamples=rule.resamples,
+                        )
             new_score = getattr(challenger_scores, PROMOTION_METRIC)
             if champion is None:
                 outcome, reason = "first-champion", "the registry had no champion"
@@ -366,17 +396,10 @@ class Registry:
                     f"{_describe_inputs(self.statistics(champion))}); use another registry_root"
                 )
             else:
-                assert champion_scores is not None
-                old_score = getattr(champion_scores, PROMOTION_METRIC)
-                if new_score < old_score:
-                    outcome = "promoted"
-                    reason = f"test {PROMOTION_METRIC} {new_score:.1f} < champion's {old_score:.1f}"
-                else:
-                    outcome = "rejected"
-                    reason = (
-                        f"test {PROMOTION_METRIC} {new_score:.1f} is not below the champion's "
-                        f"{old_score:.1f}"
-                    )
+                assert champion_scores is not None and evidence is not None
+                outcome, reason = judge(
+                    rule, evidence, new_score, getattr(champion_scores, PROMOTION_METRIC)
+                )
             moment = _now()
             promoted = outcome != "rejected"
             champion_after = (
@@ -394,6 +417,8 @@ class Registry:
                 test_window=challenger.test_window,
                 data_sha256=challenger.data_sha256,
                 decided_at=moment.isoformat(),
+                promotion=rule,
+                evidence=evidence,
             )
             if promoted:
                 self.write_pointer(
@@ -406,6 +431,27 @@ class Registry:
                 )
             path = self.write_decision(decision)
             return decision.model_copy(update={"record": str(path)})
+
+
+def judge(
+    rule: PromotionConfig, evidence: Evidence, new_score: float, old_score: float
+) -> tuple[Literal["promoted", "rejected"], str]:
+    """Apply the promotion rule to a challenger scored beside the champion."""
+    if rule.rule == "point":
+        # The former rule: the point estimate alone, with an optional margin in bikes.
+        margin = f" by more than {rule.min_rmse_gain:g}" if rule.min_rmse_gain else ""
+        score = f"test {PROMOTION_METRIC} {new_score:.1f}"
+        if old_score - new_score > rule.min_rmse_gain:
+            return "promoted", f"{score} < champion's {old_score:.1f}{margin}"
+        return "rejected", f"{score} is not below the champion's {old_score:.1f}{margin}"
+    better = (
+        f"P(challenger better) = {evidence.probability:.3f} over {evidence.resamples:,} "
+        f"block resamples of {evidence.days} days; test {PROMOTION_METRIC} {new_score:.1f} vs "
+        f"the champion's {old_score:.1f}"
+    )
+    if evidence.probability >= rule.min_probability:
+        return "promoted", f"{better}: at least the required {rule.min_probability:g}"
+    return "rejected", f"{better}: below the required {rule.min_probability:g}"
 
 
 def _raw_columns(statistics: Statistics) -> tuple[str, ...]:
@@ -453,9 +499,40 @@ def decision_markdown(decision: Decision) -> str:
             for role, name, s in rows
         ],
         "",
+        *evidence_markdown(decision),
         f"Champion now: `{decision.champion_after}`. Record: `{decision.record}`",
     ]
     return "\n".join(lines)
+
+
+def evidence_markdown(decision: Decision) -> list[str]:
+    """The bootstrap evidence as markdown lines (none when there was no comparison)."""
+    evidence, rule = decision.evidence, decision.promotion
+    if evidence is None:
+        return []
+    level = f"{evidence.interval:.0%}"
+    if rule.rule == "bootstrap":
+        verdict = f"the bootstrap rule promotes at ≥ {rule.min_probability:g}"
+    else:
+        verdict = f"shown only: the point rule promotes on an RMSE gain > {rule.min_rmse_gain:g}"
+    return [
+        "## Evidence",
+        "",
+        f"Paired circular block bootstrap over the {evidence.days} test "
+        f"days, {evidence.block_days}-day blocks, {evidence.resamples:,} resamples, seed "
+        f"{evidence.seed}. Differences are champion minus challenger (positive: the challenger "
+        "is better).",
+        "",
+        f"| quantity | estimate | {level} interval |",
+        "|---|---|---|",
+        f"| RMSE difference (bikes) | {evidence.rmse_difference:+.1f} | "
+        f"{evidence.rmse_difference_low:+.1f} .. {evidence.rmse_difference_high:+.1f} |",
+        f"| mean squared-error difference | {evidence.mse_difference:+.4g} | "
+        f"{evidence.mse_difference_low:+.4g} .. {evidence.mse_difference_high:+.4g} |",
+        "",
+        f"P(challenger better) = **{evidence.probability:.3f}** ({verdict}).",
+        "",
+    ]
 
 
 @task(name="promote_model", cache_policy=NO_CACHE, persist_result=False)
@@ -478,7 +555,7 @@ def promote_model(
     target = load_array(table.target, mmap=True)[window]
     stations = None if table.stations is None else load_array(table.stations, mmap=True)[window]
     dates = load_array(table.dates, mmap=True)[window]
-    decision = registry.promote(challenger, features, target, stations, dates)
+    decision = registry.promote(challenger, features, target, stations, dates, config.promotion)
     get_run_logger().info(
         "promotion %s: %s (champion now %s)",
         decision.outcome,

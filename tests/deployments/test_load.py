@@ -7,7 +7,8 @@ same generated data with two training seeds in turn: the first run of each seed 
 the other eight are served from the cache and hand the same model in again. So the registry
 makes one first-champion decision, one real champion/challenger comparison, and eight more
 decisions on challengers it already holds (rejected as the champion's very model, or rescored
-and rejected). Ten distinct seeds would train ten models, but take twice as long on two cores.
+and decided on the same evidence again). Ten distinct seeds would train ten models, but take
+twice as long on two cores.
 """
 
 from __future__ import annotations
@@ -157,9 +158,21 @@ def test_ten_runs_triggered_at_once_complete_one_at_a_time_and_lose_no_decision(
     # (read_version checks every file's digest).
     pointer = registry.champion_pointer()
     assert pointer is not None and pointer.version == decisions[-1]["champion_after"]
-    # ... which is the better of the two models on the test window.
+    # Each comparison went the way its bootstrap evidence said (the default rule) ...
+    for decision in decisions[1:]:
+        if decision["challenger"] == decision["champion_before"]:
+            continue
+        evidence, rule = decision["evidence"], decision["promotion"]
+        assert rule["rule"] == "bootstrap" and evidence["resamples"] >= 2000, decision
+        sure = evidence["probability"] >= rule["min_probability"]
+        assert (decision["outcome"] == "promoted") == sure, decision
+    # ... so the champion is the better of the two models on the test window when the
+    # bootstrap was sure of it, and the first champion when the other was only maybe better.
     best = min(decisions, key=lambda decision: decision["challenger_scores"]["rmse"])
-    assert pointer.version == best["challenger"]
+    if any(decision["outcome"] == "promoted" for decision in decisions):
+        assert pointer.version == best["challenger"]
+    else:
+        assert pointer.version == decisions[0]["challenger"]
     champion = registry.read_version(pointer.version)
     assert (registry.versions / champion.version / "model.keras").is_file()
     # Every run published its own output folder, from its own parameters.

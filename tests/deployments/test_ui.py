@@ -142,3 +142,66 @@ def test_custom_run_form_is_the_config_model_and_refuses_zero_epochs(stack: Pref
     # ... so no flow run is created (the server would refuse it too; see test_deployments.py).
     page.wait_for_timeout(2000)
     assert adhoc_runs() == before
+
+
+def _artifact(stack: PrefectStack, flow_run_id: str, key: str) -> dict:
+    response = stack.request(
+        "POST",
+        "/artifacts/filter",
+        json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}, "key": {"any_": [key]}}},
+    )
+    response.raise_for_status()
+    (artifact,) = response.json()
+    return artifact
+
+
+def _loaded_images(page) -> list[dict]:
+    """The page's data-URI images, once each has been decoded (or has failed to)."""
+    images = page.locator("img[src^='data:image/png;base64,']")
+    images.first.wait_for()
+    page.wait_for_function(
+        "() => [...document.images].every(image => image.complete)", timeout=30_000
+    )
+    return images.evaluate_all(
+        "images => images.map(image => ({alt: image.alt, width: image.naturalWidth}))"
+    )
+
+
+def test_run_page_artifacts_show_the_plot_and_the_promotion_evidence(stack: PrefectStack, page):
+    # Two runs into one registry: the second is a challenger compared with the first.
+    runs = []
+    for seed in (0, 1):
+        response = stack.trigger("retrain/retrain-adhoc", stack.run_parameters("images", seed=seed))
+        assert response.status_code == 201, response.text
+        run = stack.wait_final(response.json()["id"])
+        assert run["state_type"] == "COMPLETED", stack.worker_log()
+        runs.append(run)
+    challenger_run = runs[1]["id"]
+
+    # From the run page's Artifacts tab to the run summary: the plot is decoded by the browser.
+    page.goto(f"{stack.url}/runs/flow-run/{challenger_run}")
+    page.get_by_text("Artifacts", exact=True).first.click()
+    page.get_by_text("run-summary", exact=True).first.click()
+    page.wait_for_url(re.compile(r".*/artifacts/artifact/[0-9a-f-]{36}"))
+    page.get_by_text("Predicted against actual").wait_for()
+    images = _loaded_images(page)
+    assert [image["alt"] for image in images] == [
+        "Test window: predicted vs actual rentals (predictions.png)"
+    ]
+    assert images[0]["width"] >= 320, images
+    summary = _artifact(stack, challenger_run, "run-summary")
+    assert page.url.endswith(summary["id"])
+    # Tens of kilobytes, not the hundreds a raw matplotlib PNG can take.
+    assert len(summary["data"]) < 100_000
+
+    # The React UI (/v2) renders the same markdown with its own sanitiser: it keeps the image.
+    page.goto(f"{stack.url}/v2/artifacts/artifact/{summary['id']}")
+    assert _loaded_images(page)[0]["width"] >= 320
+
+    # The promotion artifact shows the bootstrap evidence of the comparison.
+    decision = _artifact(stack, challenger_run, "promotion-decision")
+    assert "P(challenger better)" in decision["data"]
+    page.goto(f"{stack.url}/artifacts/artifact/{decision['id']}")
+    page.get_by_text("Evidence", exact=True).wait_for()
+    assert page.get_by_text(re.compile(r"P\(challenger better\) = \d\.\d{3}")).first.is_visible()
+    assert page.get_by_role("cell", name="RMSE difference (bikes)").is_visible()

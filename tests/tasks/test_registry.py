@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 from keras import layers
 
+from schemas.config import PromotionConfig
 from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
 from tasks.errors import ArtifactError, NoChampionError
 from tasks.evaluate import fit_linear
 from tasks.normalise import fit_statistics
-from tasks.registry import MODEL_FILE, Registry
+from tasks.registry import MODEL_FILE, Registry, decision_markdown
 from tasks.split import Window
 from tasks.store import ArtifactStore, FileRef
 
@@ -74,6 +75,7 @@ def test_first_model_becomes_champion(tmp_path: Path, store: ArtifactStore, days
     decision = registry.promote(version, *newest_window(days))
     assert decision.outcome == "first-champion"
     assert decision.champion_before is None and decision.champion_scores is None
+    assert decision.evidence is None  # nothing to compare with
     assert registry.require_champion().version == version.version
     record = json.loads(Path(decision.record).read_text())
     assert record["outcome"] == "first-champion"
@@ -96,6 +98,8 @@ def test_worse_challenger_is_rejected_and_champion_unchanged(
     assert decision.outcome == "rejected"
     assert decision.champion_scores is not None
     assert decision.challenger_scores.rmse > decision.champion_scores.rmse
+    assert decision.evidence is not None and decision.evidence.probability < 0.01
+    assert decision.evidence.rmse_difference_high < 0
     assert registry.pointer.read_bytes() == pointer_before
     assert registry.require_champion().version == champion.version
     # Both versions are kept, and the decision is on record with both scores.
@@ -120,9 +124,89 @@ def test_better_challenger_is_promoted_on_the_rescored_window(
     assert decision.outcome == "promoted"
     assert decision.champion_scores is not None
     assert decision.challenger_scores.rmse < decision.champion_scores.rmse
+    # The bootstrap over the 30 newest days is sure of it, and the record keeps the evidence.
+    evidence = decision.evidence
+    assert evidence is not None and evidence.probability >= 0.9 and evidence.days == TEST.days
+    assert evidence.rmse_difference == pytest.approx(
+        decision.champion_scores.rmse - decision.challenger_scores.rmse
+    )
+    assert 0 < evidence.rmse_difference_low <= evidence.rmse_difference_high
+    record = json.loads(Path(decision.record).read_text())
+    assert record["evidence"]["probability"] == evidence.probability
+    assert record["promotion"] == PromotionConfig().model_dump()
     assert registry.require_champion().version == challenger.version
     assert registry.read_version(champion.version).version == champion.version  # kept
     assert len(list(registry.decisions.glob("*.json"))) == 2
+
+
+def shrunk_model(store: ArtifactStore, days, index: int) -> FileRef:
+    """The least-squares fit with its weights shrunk and its bias moved (step ``index``)."""
+    features, target = days
+    stats = fit_statistics(features, target, TRAIN, FEATURE_COLUMNS)
+    x = stats.normalise_features(features[TRAIN.start : TRAIN.stop])
+    fitted = fit_linear(x, stats.normalise_target(target[TRAIN.start : TRAIN.stop])).ravel()
+    bias = float(fitted[-1]) + 0.15 * index * (-1) ** index
+    return save(store, linear_model(fitted[:-1] * (1.0 - 0.1 * index), bias))
+
+
+def test_a_probably_better_challenger_needs_the_evidence_the_rule_asks_for(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    _, _, stats = candidates(store, days)
+    # Two shrunk fits: the challenger's test RMSE is lower, but not on every resampled week.
+    champion_model, challenger_model = shrunk_model(store, days, 5), shrunk_model(store, days, 3)
+    decisions = {}
+    for name, rule in (
+        ("bootstrap", PromotionConfig()),
+        ("point", PromotionConfig(rule="point")),
+        ("lenient", PromotionConfig(min_probability=0.6)),
+    ):
+        registry = Registry(tmp_path / name)
+        champion = register(registry, champion_model, stats)
+        registry.promote(champion, *newest_window(days), rule=rule)
+        challenger = register(registry, challenger_model, stats)
+        decisions[name] = registry.promote(challenger, *newest_window(days), rule=rule)
+        champion_after = registry.require_champion().version
+        assert champion_after == decisions[name].champion_after
+    strict = decisions["bootstrap"]
+    evidence = strict.evidence
+    assert evidence is not None and strict.champion_scores is not None
+    assert strict.challenger_scores.rmse < strict.champion_scores.rmse
+    assert 0.6 <= evidence.probability < 0.9
+    assert evidence.rmse_difference_low < 0 < evidence.rmse_difference
+    # The default rule keeps the champion; the point rule and a lower bar promote.
+    assert strict.outcome == "rejected" and "below the required 0.9" in strict.reason
+    assert decisions["point"].outcome == "promoted"
+    assert decisions["lenient"].outcome == "promoted"
+    # Every rule decides on the same evidence, recorded in each decision.
+    assert decisions["point"].evidence == decisions["lenient"].evidence == evidence
+
+    # The promotion artifact shows the estimate, the interval and the probability.
+    markdown = decision_markdown(strict)
+    assert f"P(challenger better) = **{evidence.probability:.3f}**" in markdown
+    assert "90% interval" in markdown
+    interval = f"{evidence.rmse_difference_low:+.1f} .. {evidence.rmse_difference_high:+.1f}"
+    assert f"| RMSE difference (bikes) | {evidence.rmse_difference:+.1f} | {interval} |" in (
+        markdown
+    )
+    assert "7-day blocks" in markdown and f"{PromotionConfig().resamples:,} resamples" in markdown
+
+
+def test_point_rule_margin_keeps_a_champion_beaten_by_less(
+    tmp_path: Path, store: ArtifactStore, days
+):
+    good, bad, stats = candidates(store, days)
+    registry = Registry(tmp_path / "models")
+    champion = register(registry, bad, stats)
+    registry.promote(champion, *newest_window(days))
+    challenger = register(registry, good, stats)
+    gain = registry.score(champion, *newest_window(days)).rmse - (
+        registry.score(challenger, *newest_window(days)).rmse
+    )
+    rule = PromotionConfig(rule="point", min_rmse_gain=gain + 1.0)
+    decision = registry.promote(challenger, *newest_window(days), rule=rule)
+    assert decision.outcome == "rejected" and "by more than" in decision.reason
+    assert registry.require_champion().version == champion.version
 
 
 def test_crash_between_model_and_pointer_keeps_old_champion_valid(

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from schemas.config import PromotionConfig
 from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
 from tasks.evaluate import fit_linear
@@ -29,6 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAIN = Window(start=0, stop=150, days=150, first_date="2011-01-01", last_date="2011-05-30")
 TEST = Window(start=170, stop=200, days=30, first_date="2011-06-19", last_date="2011-07-18")
 PROCESSES = 6
+# The point rule: whichever order the six arrive in, the best one must end up champion. (Under
+# the bootstrap rule a challenger only probably better than the champion of the moment stays
+# out, so the winner depends on the order; tests/tasks/test_registry.py covers that rule.)
+RULE = PromotionConfig(rule="point")
 
 # One contender: import everything, register its model, say it is ready, wait for the common
 # start signal, then promote, and print the decision it got.
@@ -40,11 +45,12 @@ import numpy as np
 
 from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
+from schemas.config import PromotionConfig
 from tasks.registry import Registry
 from tasks.split import Window
 from tasks.store import FileRef
 
-root, model, stats, test, ready, go = sys.argv[1:]
+root, model, stats, test, ready, go, rule = sys.argv[1:]
 registry = Registry(root)
 frame = make_day_frame(200, seed=5)
 features = frame[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
@@ -63,7 +69,10 @@ while not Path(go).exists():
     assert time.monotonic() < deadline, "no start signal"
     time.sleep(0.01)
 decision = registry.promote(
-    version, features[window.start : window.stop], target[window.start : window.stop]
+    version,
+    features[window.start : window.stop],
+    target[window.start : window.stop],
+    rule=PromotionConfig.model_validate_json(rule),
 )
 print(decision.model_dump_json())
 """
@@ -112,6 +121,7 @@ def test_concurrent_promotions_in_separate_processes_lose_no_decision(tmp_path: 
                 TEST.model_dump_json(),
                 str(signals / f"ready-{index}"),
                 str(go),
+                RULE.model_dump_json(),
             ],
             env=env,
             stdout=subprocess.PIPE,
@@ -160,6 +170,11 @@ def test_concurrent_promotions_in_separate_processes_lose_no_decision(tmp_path: 
                 if d["challenger"] == before["champion_after"]
             )
         )
+    # Each comparison kept its evidence, and the point rule followed its sign.
+    for decision in decisions[1:]:
+        evidence = decision["evidence"]
+        assert decision["promotion"]["rule"] == "point"
+        assert (decision["outcome"] == "promoted") == (evidence["rmse_difference"] > 0), decision
     # So the champion is the best of all six, and the pointer names an intact version.
     best = min(decisions, key=lambda d: d["challenger_scores"]["rmse"])
     pointer = registry.champion_pointer()
