@@ -124,7 +124,28 @@ def add_sweep_parser(commands: Any) -> None:
     sweep.add_argument("--max-parallel", type=int, help="trainings at once (default 2)")
     sweep.add_argument("--leaderboard-dir", help="where the leaderboard files go")
     sweep.add_argument("--promote-winner", action="store_true", help="hand the winner to promotion")
+    add_runner_flags(sweep)
     sweep.set_defaults(sweep_destinations=add_config_flags(sweep, RetrainConfig))
+
+
+def add_runner_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the sweep's trainings run: a flag, not a config field (see docs/sweeps.md)."""
+    parser.add_argument(
+        "--task-runner",
+        choices=("default", "dask", "ray"),
+        default="default",
+        help="default: a thread pool here; dask: a Dask cluster; ray: a Ray instance",
+    )
+    parser.add_argument(
+        "--dask-address", metavar="tcp://HOST:PORT", help="a running Dask scheduler (dask only)"
+    )
+    parser.add_argument(
+        "--local-workers",
+        type=int,
+        default=2,
+        metavar="N",
+        help="without an address: worker processes of the local cluster (default 2)",
+    )
 
 
 def build_sweep_config(args: argparse.Namespace) -> Any:
@@ -291,8 +312,15 @@ def run_sweep(args: argparse.Namespace) -> int:
         )
         return 1
     from flows.sweep import sweep
+    from tasks.resources import make_task_runner
 
-    code, board = run_and_report(sweep, config, "sweep")
+    try:
+        runner = make_task_runner(args.task_runner, args.dask_address, args.local_workers)
+    except (ValueError, ImportError) as error:
+        print(f"bikeflow: invalid task runner: {error}", file=sys.stderr)
+        return 1
+    flow = sweep.with_options(task_runner=runner) if runner is not None else sweep
+    code, board = run_and_report(flow, config, "sweep")
     if code == 0:
         print_leaderboard(board)
     return code

@@ -11,19 +11,15 @@ flows free of them.)
 from __future__ import annotations
 
 from prefect import flow
-from prefect.transactions import transaction
 
+from flows.prepare import prepare_data
 from schemas.config import RetrainConfig
 from tasks.ensemble import assemble_forecaster, train_members
 from tasks.error_logs import install_user_error_filter
 from tasks.evaluate import evaluate_model
-from tasks.ingest import ingest_source
-from tasks.normalise import normalise_features
 from tasks.preflight import check_paths
 from tasks.publish import RunSummary, publish_run
 from tasks.registry import promote_model
-from tasks.split import split_by_date
-from tasks.validate import validate_records
 
 # A user error is logged by Prefect with its message and no traceback (tasks/error_logs.py);
 # installed on import so that it holds wherever this flow runs (CLI, Python, a worker).
@@ -34,13 +30,8 @@ install_user_error_filter()
 def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B008
     """Retrain the demand model, report on the test window, promote it if it beats the champion."""
     check_paths(config)
-    # One transaction: ingested bytes are cached only once they validate, so bad data leaves
-    # no cache record behind.
-    with transaction():
-        raw = ingest_source(config.source, config.store_root, f"{config.granularity}.csv")
-        table = validate_records(raw, config.split.test_days, config.store_root, config.granularity)
-    plan = split_by_date(table, config.split)
-    data = normalise_features(table, plan, config.store_root, config.features)
+    prepared = prepare_data(config)
+    table, plan, data = prepared.table, prepared.plan, prepared.data
     # train_model + select_best_epoch per member (in parallel), refit_data + train_model again.
     members = train_members(data, config.model, config.training, config.store_root)
     model = assemble_forecaster(members, config.model, config.training, config.store_root)

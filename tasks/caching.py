@@ -85,6 +85,11 @@ class FlockLockManager(LockManager):
         self._held: dict[str, tuple[str, int]] = {}
         self._guard = threading.Lock()
 
+    def __reduce__(self) -> tuple[type[FlockLockManager], tuple[Path | None]]:
+        # A Dask or Ray runner ships tasks (and their cache policy) to worker processes; there
+        # a manager starts with no locks held, since a flock belongs to this process's files.
+        return (type(self), (self._directory,))
+
     def directory(self) -> Path:
         """The folder of the lock files."""
         if self._directory is not None:

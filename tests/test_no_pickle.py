@@ -55,11 +55,20 @@ def test_no_pickle_in_the_code(path: Path):
 def test_every_task_result_is_stored_as_json():
     from prefect import Task
 
+    import flows.prepare as prepare_module
     import flows.retrain as retrain_module
+    import flows.sweep as sweep_module
+    import tasks.leaderboard as leaderboard_module
+    import tasks.trials as trials_module
 
-    tasks = [v for v in vars(retrain_module).values() if isinstance(v, Task)]
-    assert tasks
+    modules = (prepare_module, retrain_module, sweep_module, leaderboard_module, trials_module)
+    tasks = [v for m in modules for v in vars(m).values() if isinstance(v, Task)]
+    assert {"ingest_source", "validate_records", "train_model", "train_trial"} <= {
+        t.name for t in tasks
+    }
     for task in tasks:
         if task.persist_result:
             assert task.result_serializer == "json", task.name
     assert retrain_module.retrain.result_serializer == "json"
+    assert prepare_module.prepare_data.result_serializer == "json"
+    assert sweep_module.sweep.result_serializer == "json"

@@ -29,3 +29,12 @@ def test_orchestration_benchmark_runs_cold_and_warm(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "bikeflow warm, server" in out
     assert all(len(values) == 1 for values in result["times"].values())
+
+
+def test_dask_sweep_benchmark_runs_on_one_and_two_workers(capsys: pytest.CaptureFixture[str]):
+    pytest.importorskip("prefect_dask", reason="the .[dask] extra is not installed")
+    from benchmarks import dask_sweep
+
+    result = dask_sweep.main(["--quick"])
+    assert "ratio to 1 worker" in capsys.readouterr().out
+    assert [len(v) for v in result["times"].values()] == [1, 1] and result["speedup"] > 0

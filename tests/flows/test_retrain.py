@@ -5,7 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from prefect import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterParentFlowRunId,
+)
 
 from flows.cli import main
 from flows.retrain import retrain
@@ -27,6 +31,17 @@ STEPS = (
 )
 
 
+def with_subflows(flow_run_id) -> list:
+    """The flow run's id and those of its subflows (prepare_data runs the data steps)."""
+    with get_client(sync_client=True) as client:
+        subflows = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[flow_run_id])
+            )
+        )
+    return [flow_run_id, *(run.id for run in subflows)]
+
+
 def task_states(state, timeout: float = 60.0) -> dict[str, str]:
     """Task name -> final state name of every task run of one flow run."""
     flow_run_id = state.state_details.flow_run_id
@@ -34,7 +49,7 @@ def task_states(state, timeout: float = 60.0) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         while True:
             runs = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=with_subflows(flow_run_id)))
             )
             # Task-run states reach the API as events, a moment after the flow returns.
             if all(run.state is not None and run.state.is_final() for run in runs):

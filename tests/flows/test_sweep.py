@@ -5,8 +5,9 @@ import pytest
 
 from flows.cli import main
 from flows.retrain import retrain
-from flows.sweep import expand_trials, sweep, trials_for_stations
+from flows.sweep import sweep
 from schemas.config import RetrainConfig, SweepConfig, TrainingConfig
+from tasks.trials import expand_trials, trials_for_stations
 
 pytestmark = pytest.mark.slow
 
@@ -96,36 +97,3 @@ def test_sweep_cli_refuses_a_bad_sweep_file(tmp_path: Path, capsys: pytest.Captu
     assert main(["sweep", "--sweep-file", str(bad)]) == 1
     assert "seeds" in capsys.readouterr().err
     assert main(["sweep", "--architectures", "seed-mlp,nope"]) == 1
-
-
-def test_a_config_with_a_diverged_seed_ranks_after_configs_that_all_trained():
-    from flows.sweep import TrialResult, rank_results
-
-    def trial(label: str, seed: int, val: float | None) -> TrialResult:
-        return TrialResult(
-            label=label,
-            seed=seed,
-            best_epoch=None if val is None else 2,
-            val_loss=val,
-            val_rmse=val,
-            val_mae=val,
-            test_rmse=val,
-            test_mae=val,
-            val_curve=(val,),
-            model=None,
-        )
-
-    rows = rank_results(
-        [
-            trial("steady", 0, 900.0),
-            trial("steady", 1, 950.0),
-            trial("lucky", 0, 700.0),
-            trial("lucky", 1, None),  # diverged
-            trial("good", 0, 800.0),
-            trial("good", 1, 820.0),
-        ]
-    )
-    assert [row.label for row in rows] == ["good", "steady", "lucky"]
-    assert [row.diverged for row in rows] == [0, 0, 1]
-    assert rows[0].val_rmse_mean == pytest.approx(810.0)
-    assert rows[0].val_rmse_std == pytest.approx(10.0)

@@ -19,6 +19,7 @@ from flows.retrain import retrain
 from schemas.config import RetrainConfig
 from tasks.errors import ArtifactError
 from tasks.store import ArtifactStore, is_intact, publish_directory, read_bytes, sha256_file
+from tests.flows.test_retrain import with_subflows
 
 # Runs tasks that talk to the Prefect API (artifacts, flow runs).
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -116,7 +117,7 @@ def _task_states(state) -> dict[str, str]:
     with get_client(sync_client=True) as client:
         runs = client.read_task_runs(
             flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[state.state_details.flow_run_id])
+                id=FlowRunFilterId(any_=with_subflows(state.state_details.flow_run_id))
             )
         )
     return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs if run.state}

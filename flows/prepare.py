@@ -1,0 +1,49 @@
+"""The prepare_data subflow: ingest -> validate -> split -> normalise, shared by retrain and sweep.
+
+Every task is called directly (see flows/retrain.py): a failing step raises here, fails this
+subflow and, raised again in the calling flow, fails that run with the same error.
+"""
+
+from __future__ import annotations
+
+from prefect import flow
+from prefect.transactions import transaction
+from pydantic import BaseModel, ConfigDict
+
+from schemas.config import FeatureConfig, RetrainConfig
+from tasks.ingest import ingest_source
+from tasks.normalise import NormalisedData, normalise_features
+from tasks.split import SplitPlan, split_by_date
+from tasks.table import TableData
+from tasks.validate import validate_records
+
+
+class PreparedData(BaseModel):
+    """The validated table, its split, and one normalisation per requested feature config."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    table: TableData
+    plan: SplitPlan
+    normalised: tuple[NormalisedData, ...]
+
+    @property
+    def data(self) -> NormalisedData:
+        """The normalisation of the first (for retrain: the only) feature config."""
+        return self.normalised[0]
+
+
+@flow(name="prepare_data", result_serializer="json")
+def prepare_data(config: RetrainConfig, features: tuple[FeatureConfig, ...] = ()) -> PreparedData:
+    """Ingest, validate and split the source; normalise it for each feature config."""
+    # One transaction: ingested bytes are cached only once they validate, so bad data leaves
+    # no cache record behind.
+    with transaction():
+        raw = ingest_source(config.source, config.store_root, f"{config.granularity}.csv")
+        table = validate_records(raw, config.split.test_days, config.store_root, config.granularity)
+    plan = split_by_date(table, config.split)
+    normalised = tuple(
+        normalise_features(table, plan, config.store_root, wanted)
+        for wanted in features or (config.features,)
+    )
+    return PreparedData(table=table, plan=plan, normalised=normalised)
