@@ -2,7 +2,8 @@
 
 import pytest
 
-from benchmarks import orchestration, scale, training_throughput
+from benchmarks import database_overhead, orchestration, scale, training_throughput
+from tests.deployments.postgres import postgres_bin
 
 pytestmark = pytest.mark.slow
 
@@ -29,3 +30,17 @@ def test_orchestration_benchmark_runs_cold_and_warm(capsys: pytest.CaptureFixtur
     out = capsys.readouterr().out
     assert "bikeflow warm, server" in out
     assert all(len(values) == 1 for values in result["times"].values())
+
+
+@pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed")
+def test_database_overhead_benchmark_runs_on_sqlite_and_postgresql(
+    capsys: pytest.CaptureFixture[str],
+):
+    result = database_overhead.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "| bikeflow warm |" in out and "x SQLite" in out
+    medians = result["medians"]
+    workloads = {key.split(" | ")[0] for key in medians}
+    assert len(workloads) == 3
+    for workload in workloads:
+        assert medians[f"{workload} | sqlite"] > 0 and medians[f"{workload} | postgresql"] > 0
