@@ -48,10 +48,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def prefect_server(home: Path) -> Iterator[str]:
-    """Start ``prefect server start`` on 127.0.0.1 with its own PREFECT_HOME; yield its API URL."""
+def prefect_server(home: Path, **settings: str) -> Iterator[str]:
+    """Start ``prefect server start`` on 127.0.0.1 with its own PREFECT_HOME; yield its API URL.
+
+    ``settings`` are more server settings (e.g. PREFECT_API_DATABASE_CONNECTION_URL).
+    """
     port = free_port()
-    env = child_env(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    env = child_env(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", **settings)
     env.pop("PREFECT_API_URL", None)
     log = open(home / "server.log", "w")  # noqa: SIM115 (closed below)
     process = subprocess.Popen(

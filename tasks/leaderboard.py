@@ -12,8 +12,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict
 
 from tasks.evaluate import Evaluation
-from tasks.select import BestEpoch
 from tasks.figures import png_bytes_data_uri
+from tasks.select import BestEpoch
 from tasks.store import FileRef, publish_directory
 from tasks.train import TrainingRun
 from tasks.trials import Trial, TrialRun

@@ -12,8 +12,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from schemas.paths import OUTPUT_NOT_WRITTEN
 from schemas.config import ZOO_DEFAULTS, RetrainConfig, SweepConfig
+from schemas.paths import OUTPUT_NOT_WRITTEN
 from tasks.normalise import NormalisedData
 from tasks.train import TrainingRun, train_model
 

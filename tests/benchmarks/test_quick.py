@@ -2,7 +2,8 @@
 
 import pytest
 
-from benchmarks import orchestration, scale, training_throughput
+from benchmarks import database_overhead, orchestration, scale, training_throughput
+from tests.deployments.postgres import postgres_bin
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
@@ -38,3 +39,17 @@ def test_dask_sweep_benchmark_runs_on_one_and_two_workers(capsys: pytest.Capture
     result = dask_sweep.main(["--quick"])
     assert "ratio to 1 worker" in capsys.readouterr().out
     assert [len(v) for v in result["times"].values()] == [1, 1] and result["speedup"] > 0
+
+
+@pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed")
+def test_database_overhead_benchmark_runs_on_sqlite_and_postgresql(
+    capsys: pytest.CaptureFixture[str],
+):
+    result = database_overhead.main(["--quick"])
+    out = capsys.readouterr().out
+    assert "| bikeflow warm |" in out and "x SQLite" in out
+    medians = result["medians"]
+    workloads = {key.split(" | ")[0] for key in medians}
+    assert len(workloads) == 3
+    for workload in workloads:
+        assert medians[f"{workload} | sqlite"] > 0 and medians[f"{workload} | postgresql"] > 0

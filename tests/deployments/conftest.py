@@ -61,8 +61,14 @@ class PrefectStack:
     data: Path
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """Call the REST API, retrying 503s (SQLite busy) as Prefect's own client does."""
-        with httpx.Client(base_url=self.api, timeout=30.0) as client:
+        """Call the REST API, retrying 503s (SQLite busy) as Prefect's own client does.
+
+        With the stack's ``PREFECT_API_AUTH_STRING`` (user:password) as basic authentication,
+        as Prefect's client sends it.
+        """
+        auth_string = self.env.get("PREFECT_API_AUTH_STRING")
+        auth = tuple(auth_string.split(":", 1)) if auth_string else None
+        with httpx.Client(base_url=self.api, timeout=30.0, auth=auth) as client:
             for attempt in range(8):
                 response = client.request(method, path, **kwargs)
                 if response.status_code != 503:
@@ -146,8 +152,11 @@ class PrefectStack:
         response.raise_for_status()
         return {artifact["key"] for artifact in response.json() if artifact["key"]}
 
-    def worker_log(self) -> str:
-        path = self.logs / "worker.log"
+    def worker_log(self, name: str | None = None) -> str:
+        """The tail of a worker's log (the unnamed worker's, or every named one's)."""
+        if name is None and not (self.logs / "worker.log").exists():
+            return "\n".join(self.worker_log(p.stem[7:]) for p in self.logs.glob("worker-*.log"))
+        path = self.logs / (f"worker-{name}.log" if name else "worker.log")
         return path.read_text()[-6000:] if path.exists() else "(no worker log)"
 
 
@@ -165,21 +174,13 @@ def _wait_healthy(api: str, process: subprocess.Popen[bytes], log: Path, timeout
     raise AssertionError(f"prefect server not healthy after {timeout:.0f}s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="package")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
-    """Server on a free loopback port, the pool, `prefect deploy --all`, and a process worker."""
-    base = tmp_path_factory.mktemp("prefect-stack")
-    home, logs, data, elsewhere = (base / name for name in ("home", "logs", "data", "cwd"))
-    for folder in (home, logs, data, elsewhere):
-        folder.mkdir()
-    (data / "day.csv").write_bytes(to_csv_bytes(make_day_frame(200, seed=1)))
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
+def base_env(home: Path, api: str, **extra: str) -> dict[str, str]:
+    """The environment of every process of a stack: its own PREFECT_HOME, this checkout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         {
             "PREFECT_HOME": str(home),
-            "PREFECT_API_URL": f"{url}/api",
+            "PREFECT_API_URL": api,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_SERVER_UI_SHOW_PROMOTIONAL_CONTENT": "false",
             # A queued run of a deployment at its concurrency limit retries every 2 s.
@@ -192,43 +193,86 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
             "PYTHONPATH": os.pathsep.join(
                 [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
             ),
+            **extra,
         }
     )
+    return env
+
+
+def start_logged(
+    command: list[str], env: dict[str, str], log_path: Path, cwd: Path
+) -> subprocess.Popen[bytes]:
+    """Start a process in its own session with its output in ``log_path``."""
+    with open(log_path, "wb") as log:
+        return subprocess.Popen(
+            command,
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def start_server(env: dict[str, str], port: int, logs: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """``prefect server start`` on 127.0.0.1:port; return once it answers /health."""
+    server_log = logs / "server.log"
+    server = start_logged(
+        [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        server_log,
+        cwd,
+    )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/api", server, server_log, timeout=180)
+    except BaseException:
+        stop(server)
+        raise
+    return server
+
+
+def start_worker(
+    env: dict[str, str], logs: Path, cwd: Path, limit: int, name: str | None = None
+) -> subprocess.Popen[bytes]:
+    """A process worker on the pool, running flows from this checkout (BIKEFLOW_HOME)."""
+    # The worker runs from another folder: the pull step must take it to BIKEFLOW_HOME.
+    command = [PREFECT, "worker", "start", "--pool", POOL, "--type", "process"]
+    command += ["--limit", str(limit), *(["--name", name] if name else [])]
+    log = logs / (f"worker-{name}.log" if name else "worker.log")
+    return start_logged(command, {**env, "BIKEFLOW_HOME": str(ROOT)}, log, cwd)
+
+
+def make_folders(base: Path) -> tuple[Path, Path, Path, Path]:
+    """home, logs, data (with a generated day.csv) and another working folder under base."""
+    home, logs, data, elsewhere = (base / name for name in ("home", "logs", "data", "cwd"))
+    for folder in (home, logs, data, elsewhere):
+        folder.mkdir()
+    (data / "day.csv").write_bytes(to_csv_bytes(make_day_frame(200, seed=1)))
+    return home, logs, data, elsewhere
+
+
+@pytest.fixture(scope="package")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
+    """Server on a free loopback port, the pool, `prefect deploy --all`, and a process worker.
+
+    Prefect's default database (SQLite in PREFECT_HOME), no authentication.
+    """
+    home, logs, data, elsewhere = make_folders(tmp_path_factory.mktemp("prefect-stack"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = base_env(home, f"{url}/api")
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        server_log = logs / "server.log"
-        with open(server_log, "wb") as log:
-            server = subprocess.Popen(
-                [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                cwd=elsewhere,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        processes.append(server)
-        _wait_healthy(f"{url}/api", server, server_log, timeout=180)
+        processes.append(start_server(env, port, logs, elsewhere))
         stack = PrefectStack(url=url, api=f"{url}/api", home=home, env=env, logs=logs, data=data)
 
         stack.cli("work-pool", "create", POOL, "--type", "process")
         stack.cli("--no-prompt", "deploy", "--all")
 
-        # The worker runs from another folder: the pull step must take it to BIKEFLOW_HOME.
-        worker_env = {**env, "BIKEFLOW_HOME": str(ROOT)}
-        with open(logs / "worker.log", "wb") as log:
-            worker = subprocess.Popen(
-                # --limit 4: room for several runs, so only Prefect's deployment concurrency
-                # limit can keep two retraining runs apart.
-                [PREFECT, "worker", "start", "--pool", POOL, "--type", "process", "--limit", "4"],
-                cwd=elsewhere,
-                env=worker_env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        processes.append(worker)
+        # --limit 4: room for several runs, so only Prefect's deployment concurrency
+        # limit can keep two retraining runs apart.
+        processes.append(start_worker(env, logs, elsewhere, limit=4))
         yield stack
     finally:
         for process in reversed(processes):
