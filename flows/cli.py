@@ -100,6 +100,9 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
     run.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
     destinations = add_config_flags(run, RetrainConfig)
     add_sweep_parser(commands)
+    from flows.cli_plan import add_plan_parser
+
+    add_plan_parser(commands)
     return parser, destinations
 
 
@@ -193,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sweep":
         return run_sweep(args)
+    if args.command == "plan":
+        from flows.cli_plan import run_plan
+
+        return run_plan(args)
     try:
         config = build_config(RetrainConfig, destinations, args)
     except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:

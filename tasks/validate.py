@@ -131,7 +131,7 @@ def _append(appenders: dict[str, ArrayAppender], chunk: pd.DataFrame, columns: l
 
 @task(
     name="validate_records",
-    cache_policy=ArtifactCache(modules=("schemas.records", "tasks.split")),
+    cache_policy=ArtifactCache(),
     persist_result=True,
     result_serializer="json",
 )
