@@ -100,9 +100,11 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
     run.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
     destinations = add_config_flags(run, RetrainConfig)
     add_sweep_parser(commands)
+    from flows.cli_backtest import add_backtest_parser
     from flows.cli_plan import add_plan_parser
 
     add_plan_parser(commands)
+    add_backtest_parser(commands)
     return parser, destinations
 
 
@@ -180,6 +182,10 @@ def print_leaderboard(board: Any) -> None:
 
 
 def _print_summary(summary: Any) -> None:
+    if not summary.trained:
+        print(f"bikeflow: retraining skipped: {summary.new_data.summary}")
+        print(f"  champion test RMSE: {summary.test_rmse:,.0f} bikes ({summary.output_dir})")
+        return
     baselines = ", ".join(f"{name} {rmse:,.0f}" for name, rmse in summary.baseline_rmse.items())
     print("bikeflow: retraining completed")
     print(
@@ -188,6 +194,8 @@ def _print_summary(summary: Any) -> None:
     print(f"  test RMSE:       {summary.test_rmse:,.0f} bikes (baselines: {baselines})")
     print(f"  test MAE:        {summary.test_mae:,.0f} bikes")
     print(f"  outputs:         {summary.output_dir}")
+    if summary.new_data is not None:
+        print(f"  {summary.new_data.summary}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -196,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "sweep":
         return run_sweep(args)
+    if args.command == "backtest":
+        from flows.cli_backtest import run_backtest
+
+        return run_backtest(args)
     if args.command == "plan":
         from flows.cli_plan import run_plan
 

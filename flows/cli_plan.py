@@ -28,6 +28,29 @@ ALWAYS_RUN = {
     "promote_model": "runs in every run (the registry decides on the challenger)",
 }
 MAX_REASONS = 6
+NEW_DATA_REASON = "runs in every run (compares the data with the champion's)"
+SKIPPED_REASON = "skipped: no rows after the champion's last date (retrain_when: new-data)"
+SKIPPED_REPORT = "runs instead of training (the champion stays)"
+TRAINING_STEPS = (
+    "split_by_date",
+    "normalise_features",
+    "train_model",
+    "select_best_epoch",
+    "evaluate_model",
+)
+
+
+def _has_new_rows(config: RetrainConfig, table: Any) -> bool:
+    """What ``check_new_data`` will find: rows after the champion's last date (or no champion)."""
+    from tasks.drift import new_row_start
+    from tasks.registry import Registry
+    from tasks.store import load_array
+
+    champion = Registry(config.registry_root).champion()
+    if champion is None:
+        return True
+    dates = load_array(table.dates, mmap=True)
+    return new_row_start(dates, champion.test_window.last_date) < table.rows
 
 
 @dataclass
@@ -37,11 +60,12 @@ class StepPlan:
     step: str
     cached: bool
     reasons: list[str] = field(default_factory=list)
+    skipped: bool = False
 
     @property
     def status(self) -> str:
-        """``cached`` or ``will run``, as the plan prints it."""
-        return "cached" if self.cached else "will run"
+        """``cached``, ``will run`` or ``skipped``, as the plan prints it."""
+        return "skipped" if self.skipped else "cached" if self.cached else "will run"
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -254,6 +278,12 @@ def plan_retrain(config: RetrainConfig) -> list[StepPlan]:
         config.granularity,
         after=("ingest_source",),
     )
+    plans.append(StepPlan("check_new_data", False, [NEW_DATA_REASON]))
+    if table is not None and config.retrain_when == "new-data" and not _has_new_rows(config, table):
+        for name in (*TRAINING_STEPS, "publish_run", "promote_model"):
+            plans.append(StepPlan(name, False, [SKIPPED_REASON], skipped=True))
+        plans.append(StepPlan("report_no_new_data", False, [SKIPPED_REPORT]))
+        return plans
     split = step(split_by_date, table, config.split, after=("validate_records",))
     data = step(
         normalise_features,
@@ -283,7 +313,12 @@ def plan_retrain(config: RetrainConfig) -> list[StepPlan]:
 def print_plan(plans: list[StepPlan]) -> None:
     """Print each step's status and its reasons."""
     cached = sum(plan.cached for plan in plans)
-    print(f"bikeflow plan: {cached} of {len(plans)} steps cached, {len(plans) - cached} will run")
+    skipped = sum(plan.skipped for plan in plans)
+    running = len(plans) - cached - skipped
+    print(
+        f"bikeflow plan: {cached} of {len(plans)} steps cached, {running} will run"
+        + (f", {skipped} skipped" if skipped else "")
+    )
     for plan in plans:
         reasons = plan.reasons[:MAX_REASONS]
         if len(plan.reasons) > MAX_REASONS:

@@ -214,6 +214,11 @@ class RetrainConfig(_Frozen):
         "version, and the champion pointer names the one batch prediction uses; a new model "
         "becomes champion only if it beats the champion on the newest test window.",
     )
+    retrain_when: Literal["always", "new-data"] = Field(
+        "always",
+        description="always: retrain every run; new-data: end the run before training when "
+        "the data has no rows after the champion's last date (the champion stays).",
+    )
     split: SplitConfig = Field(SplitConfig(), description="Chronological split.")
     features: FeatureConfig = Field(FeatureConfig(), description="Encodings and target.")
     model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
@@ -343,3 +348,43 @@ class SweepConfig(_Frozen):
         le=16,
         description="GPUs each training asks a Ray/Dask task runner for (0 = no request).",
     )
+
+
+class BacktestConfig(_Frozen):
+    """A backtest: the nightly retrain job replayed over history, origin by origin."""
+
+    base: RetrainConfig = Field(
+        RetrainConfig(), description="The retrain config every origin trains with."
+    )
+    start_date: str = Field(
+        "2012-01-01",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="First origin (YYYY-MM-DD): its model trains on the rows before it.",
+    )
+    every_days: int = Field(
+        28,
+        ge=1,
+        le=366,
+        description="Days between origins; each origin's champion is scored on the next "
+        "every_days days.",
+    )
+    end_date: str = Field(
+        "",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="Last day a window may cover (YYYY-MM-DD); empty: the data's last day.",
+    )
+    max_parallel: int = Field(
+        2, ge=1, le=256, description="Origins training at once (one child process each)."
+    )
+    backtest_dir: str = Field(
+        "runs/backtest",
+        min_length=1,
+        max_length=4096,
+        description="Folder of the backtest's report (report/) and of its own model "
+        "registries (registries/); the real registry is never touched.",
+    )
+
+    @field_validator("backtest_dir")
+    @classmethod
+    def _dir_is_contained(cls, value: str) -> str:
+        return contained_path(value, "backtest_dir", strictly_inside=True)

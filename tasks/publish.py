@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import RetrainConfig
+from tasks.drift import NewDataReport
 from tasks.evaluate import Evaluation
 from tasks.normalise import NormalisedData
 from tasks.select import BestEpoch
@@ -42,6 +43,10 @@ class RunSummary(BaseModel):
     test_mae: float
     baseline_rmse: dict[str, float]
     data_sha256: str
+    # New rows since the champion's data and their drift (tasks.drift); trained is False when
+    # a ``retrain_when: new-data`` run found none and ended before training.
+    new_data: NewDataReport | None = None
+    trained: bool = True
 
 
 def build_metrics(
@@ -117,6 +122,8 @@ def summary_markdown(metrics: dict[str, Any], output_dir: Path) -> str:
         "",
         f"Outputs: `{output_dir}`",
     ]
+    if "new_data" in metrics:
+        lines += ["", metrics["new_data"]["summary"] + "."]
     return "\n".join(lines)
 
 
@@ -129,10 +136,13 @@ def publish_run(
     run: TrainingRun,
     best: BestEpoch,
     evaluation: Evaluation,
+    new_data: NewDataReport | None = None,
 ) -> RunSummary:
     """Write the output folder (swapped in whole) and the run's table and markdown artifacts."""
     output_dir = Path(config.output_dir).expanduser().resolve()
     metrics = build_metrics(config, table, plan, run, best, evaluation)
+    if new_data is not None:
+        metrics["new_data"] = {**new_data.model_dump(mode="json"), "summary": new_data.summary}
     publish_directory(
         output_dir,
         {
@@ -165,4 +175,5 @@ def publish_run(
         test_mae=evaluation.test.mae,
         baseline_rmse={name: s.rmse for name, s in evaluation.baselines.items()},
         data_sha256=table.source_sha256,
+        new_data=new_data,
     )
