@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -75,6 +76,10 @@ def run_backtest(args: argparse.Namespace) -> int:
     except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
         print(f"bikeflow: invalid backtest configuration: {error}", file=sys.stderr)
         return 2
+    if not os.environ.get("PREFECT_API_URL"):
+        # As `bikeflow run`: the embedded server may start slowly on a busy machine.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.backtest import backtest
     from tasks.errors import BikeflowError
 

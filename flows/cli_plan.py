@@ -28,6 +28,9 @@ ALWAYS_RUN = {
     "promote_model": "runs in every run (the registry decides on the challenger)",
 }
 MAX_REASONS = 6
+UPSTREAM_NOTE = (
+    "(a step after one that will run is Cached after all if that step's new output equals its last)"
+)
 NEW_DATA_REASON = "runs in every run (compares the data with the champion's)"
 SKIPPED_REASON = "skipped: no rows after the champion's last date (retrain_when: new-data)"
 SKIPPED_REPORT = "runs instead of training (the champion stays)"
@@ -61,6 +64,7 @@ class StepPlan:
     cached: bool
     reasons: list[str] = field(default_factory=list)
     skipped: bool = False
+    after_running: bool = False
 
     @property
     def status(self) -> str:
@@ -250,9 +254,9 @@ def plan_retrain(config: RetrainConfig) -> list[StepPlan]:
         unknown = [name for name in after if name in running]
         if unknown:
             # Its inputs are outputs of a step that will run: unknown until that step has run.
-            reasons = [f"upstream step {name} will run" for name in unknown]
-            reasons.append("(if its new output equals its last, this step is Cached after all)")
-            plans.append(StepPlan(task.name, False, reasons))
+            others = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
+            reasons = [f"upstream step {unknown[0]} will run{others}"]
+            plans.append(StepPlan(task.name, False, reasons, after_running=True))
             running.add(task.name)
             return None
         plan, result, stale = _plan_step(task, args)
@@ -327,6 +331,8 @@ def print_plan(plans: list[StepPlan]) -> None:
         print(f"  {plan.step:<20} {plan.status:<9} {first}".rstrip())
         for reason in reasons[1:]:
             print(f"  {'':<20} {'':<9} {reason}")
+    if any(plan.after_running for plan in plans):
+        print(f"  {UPSTREAM_NOTE}")
 
 
 def add_plan_parser(commands: Any) -> None:

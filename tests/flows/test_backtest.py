@@ -69,3 +69,10 @@ def test_always_replacing_beats_never_retraining_after_a_regime_change(tmp_path:
     assert [r.scores["always"].rmse for r in again.origins] == pytest.approx(
         [r.scores["always"].rmse for r in report.origins]
     )
+
+
+def test_backtest_command_refuses_a_bad_flag(capsys: pytest.CaptureFixture[str]):
+    from flows.cli import main
+
+    assert main(["backtest", "--every-days", "0"]) == 2
+    assert "every_days" in capsys.readouterr().err
