@@ -103,6 +103,11 @@ def make_parser() -> tuple[argparse.ArgumentParser, dict[str, tuple[str, ...]]]:
     from flows.cli_predict import add_predict_parser
 
     add_predict_parser(commands)
+    from flows.cli_backtest import add_backtest_parser
+    from flows.cli_plan import add_plan_parser
+
+    add_plan_parser(commands)
+    add_backtest_parser(commands)
     return parser, destinations
 
 
@@ -201,6 +206,10 @@ def print_leaderboard(board: Any) -> None:
 
 
 def _print_summary(summary: Any) -> None:
+    if not summary.trained:
+        print(f"bikeflow: retraining skipped: {summary.new_data.summary}")
+        print(f"  champion test RMSE: {summary.test_rmse:,.0f} bikes ({summary.output_dir})")
+        return
     baselines = ", ".join(f"{name} {rmse:,.0f}" for name, rmse in summary.baseline_rmse.items())
     print("bikeflow: retraining completed")
     print(
@@ -216,6 +225,9 @@ def _print_summary(summary: Any) -> None:
             f"  WARNING: the model is worse than the linear-regression baseline "
             f"({summary.test_rmse:,.0f} > {linear:,.0f} bikes); --preset forecaster beats it"
         )
+
+    if summary.new_data is not None:
+        print(f"  {summary.new_data.summary}")
 
 
 CONFIG_ERRORS = (ValidationError, ValueError, OSError, yaml.YAMLError)

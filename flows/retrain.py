@@ -1,5 +1,6 @@
-"""The retrain flow: check paths -> ingest -> validate -> split -> normalise -> train members
--> select -> (refit) -> assemble -> evaluate -> publish -> promote.
+"""The retrain flow: check paths -> prepare data (ingest -> validate -> split -> normalise) ->
+check new data -> train members -> select -> (refit) -> assemble -> evaluate -> publish ->
+promote.
 
 Tasks are called directly, or (the ensemble's members, like the sweep's trainings) submitted
 and every future resolved with ``.result()`` before the flow goes on: a failing task raises
@@ -17,6 +18,7 @@ from schemas.config import RetrainConfig
 from tasks.ensemble import assemble_forecaster, train_members
 from tasks.error_logs import install_user_error_filter
 from tasks.evaluate import evaluate_model
+from tasks.new_data import check_new_data, report_no_new_data
 from tasks.preflight import check_paths
 from tasks.publish import RunSummary, publish_run
 from tasks.registry import promote_model
@@ -32,10 +34,13 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B00
     check_paths(config)
     prepared = prepare_data(config)
     table, plan, data = prepared.table, prepared.plan, prepared.data
+    new_data = check_new_data(config, table)
+    if config.retrain_when == "new-data" and new_data.champion and not new_data.new_rows:
+        return report_no_new_data(config, new_data)
     # train_model + select_best_epoch per member (in parallel), refit_data + train_model again.
     members = train_members(data, config.model, config.training, config.store_root)
     model = assemble_forecaster(members, config.model, config.training, config.store_root)
     evaluation = evaluate_model(model.best, data, table, plan, config.store_root, model.model)
-    summary = publish_run(config, table, plan, data, model, evaluation)
+    summary = publish_run(config, table, plan, data, model, evaluation, new_data)
     promote_model(config, table, plan, data, model, evaluation)
     return summary

@@ -262,6 +262,11 @@ class RetrainConfig(_Frozen):
         "version, and the champion pointer names the one batch prediction uses; a new model "
         "becomes champion only if it beats the champion on the newest test window (see promotion).",
     )
+    retrain_when: Literal["always", "new-data"] = Field(
+        "always",
+        description="always: retrain every run; new-data: end the run before training when "
+        "the data has no rows after the champion's last date (the champion stays).",
+    )
     split: SplitConfig = Field(SplitConfig(), description="Chronological split.")
     features: FeatureConfig = Field(FeatureConfig(), description="Encodings and target.")
     model: ModelConfig = Field(ModelConfig(), description="Network architecture.")
@@ -455,3 +460,38 @@ class SweepConfig(_Frozen):
         others = {"store_root": base.store_root, "registry_root": base.registry_root}
         check_holds_none("leaderboard_dir", self.leaderboard_dir, others, base.source)
         return self
+
+
+class BacktestConfig(_Frozen):
+    """A backtest: the nightly retrain job replayed over history, origin by origin."""
+
+    base: RetrainConfig = Field(
+        RetrainConfig(), description="The retrain config every origin trains with."
+    )
+    start_date: str = Field(
+        "2012-01-01",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="First origin (YYYY-MM-DD): its model trains on the rows before it.",
+    )
+    every_days: int = Field(
+        28,
+        ge=1,
+        le=366,
+        description="Days between origins; each origin's champion is scored on the next "
+        "every_days days.",
+    )
+    end_date: str = Field(
+        "",
+        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
+        description="Last day a window may cover (YYYY-MM-DD); empty: the data's last day.",
+    )
+    max_parallel: int = Field(
+        2, ge=1, le=256, description="Origins training at once (one child process each)."
+    )
+    backtest_dir: DataFolder = Field(
+        "runs/backtest",
+        min_length=1,
+        max_length=4096,
+        description="Folder of the backtest's report (report/) and of its own model "
+        "registries (registries/); the real registry is never touched.",
+    )

@@ -3,9 +3,12 @@
 Prefect's DEFAULT policy includes the run id, so it never hits across runs, and INPUTS on a
 path hashes the string rather than the file. ``ArtifactCache`` hashes what a step really
 depends on: the descriptors it receives (which carry sha256 digests), the parameters passed
-to it, and the source of the modules that implement it. Before it lets Prefect reuse a cached
-result it checks that every artifact the result refers to is still intact; if one was
-deleted or altered, it moves to a fresh key so the step runs again and rebuilds it.
+to it, and the source of the task's module and of every project module it imports (found
+from the import graph, so no list can leave a helper out). The parts of each key are kept
+beside the records (``.keys/<task>/<key>.json``) so ``bikeflow plan`` can say what changed.
+Before it lets Prefect reuse a cached result it checks that every artifact the result refers
+to is still intact; if one was deleted or altered, it moves to a fresh key so the step runs
+again and rebuilds it.
 
 Runs that share a cache (several workers on one store and one result storage) are isolated
 with Prefect's SERIALIZABLE level: a task run holds a lock on its cache key while it computes
@@ -30,16 +33,18 @@ from typing import Any
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
+from prefect.filesystems import LocalFileSystem
 from prefect.locking.protocol import LockManager
 from prefect.logging import get_run_logger
+from prefect.results import ResultStore
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 from pydantic import BaseModel
 
-from tasks.source import module_digest
-from tasks.store import ArrayRef, FileRef, Ref, is_intact
+from tasks.source import closure_digests
+from tasks.store import ArrayRef, FileRef, Ref, is_intact, write_file_atomic
 
 # Bump to invalidate every cached step at once (e.g. after changing the descriptor format).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 _MAX_REBUILDS = 64
 
 
@@ -201,27 +206,102 @@ def _chain(key: str) -> str:
     return hashlib.sha256(f"{key}:rebuilt".encode()).hexdigest()
 
 
+def material_key(material: dict[str, Any]) -> str:
+    """The cache key: the sha256 of the key material's canonical JSON."""
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a key's usable record is (or would be written), and why earlier ones were passed.
+
+    ``result`` is the usable record's result; ``stale`` the result of the first record that
+    was passed over because its artifacts are broken (what a rebuild is expected to redo).
+    """
+
+    key: str
+    problems: tuple[str, ...] = ()
+    exists: bool = False
+    result: Any = None
+    stale: Any = None
+
+
+def resolve_key(store: ResultStore, key: str) -> Resolved:
+    """Follow the rebuild chain from ``key`` past unreadable records and broken artifacts.
+
+    The flow (``compute_key``) and ``bikeflow plan`` both call this, so they agree on which
+    record a step would reuse, or why it must run.
+    """
+    problems: list[str] = []
+    stale: Any = None
+    for _ in range(_MAX_REBUILDS):
+        if not store.exists(key):
+            return Resolved(key, tuple(problems), stale=stale)
+        try:
+            cached = store.read(key).result
+        except Exception:  # an unreadable record is as good as a missing one
+            problems.append(f"cached record {key[:12]} is unreadable")
+            key = _chain(key)
+            continue
+        broken = [ref.path for ref in iter_refs(cached) if not is_intact(ref)]
+        if not broken:
+            return Resolved(key, tuple(problems), exists=True, result=cached, stale=stale)
+        problems.append(f"cached artifact missing or corrupt: {', '.join(broken)}")
+        if stale is None:
+            stale = cached
+        key = _chain(key)
+    return Resolved(key, tuple(problems), stale=stale)
+
+
+KEY_INDEX = ".keys"
+
+
+def key_index(store: ResultStore) -> Path | None:
+    """The folder of key-material files beside the records (None: records are not local files)."""
+    storage = store.result_storage
+    if not isinstance(storage, LocalFileSystem) or storage.basepath is None:
+        return None
+    return Path(storage.basepath).expanduser().resolve() / KEY_INDEX
+
+
+def record_material(store: ResultStore, key: str, material: dict[str, Any]) -> None:
+    """Keep the parts of a key (inputs, parameters, code digests) so plan can diff against it."""
+    folder = key_index(store)
+    if folder is None:
+        return
+    path = folder / str(material["task"]) / f"{key}.json"
+    if not path.exists():
+        write_file_atomic(path, json.dumps({"key": key, "material": material}).encode())
+
+
+def step_material(
+    task: Any, inputs: dict[str, Any], modules: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """What a step's key is a hash of: its name, its code closure and its inputs."""
+    return {
+        "format": CACHE_FORMAT,
+        "task": task.name,
+        "code": closure_digests(task.fn.__module__, *modules),
+        "inputs": canonical(inputs),
+    }
+
+
 @dataclass
 class ArtifactCache(CachePolicy):
-    """Cache on input digests + parameters + the code of the listed modules."""
+    """Cache on input digests + parameters + the code of the task's module and its imports.
+
+    The code part is the closure of project modules the task's module imports
+    (``tasks.source.code_closure``); ``modules`` adds any the import graph cannot see.
+    """
 
     modules: tuple[str, ...] = field(default_factory=tuple)
     # Serializable isolation: runs sharing the cache never compute one key twice at once.
     isolation_level: Any = "SERIALIZABLE"
     lock_manager: LockManager | None = field(default_factory=lambda: CACHE_LOCKS)
 
-    def key_material(
-        self, task_ctx: TaskRunContext, inputs: dict[str, Any]
-    ) -> dict[str, Any] | None:
+    def key_material(self, task: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Return everything the key is a hash of (None: do not cache); subclasses add to it."""
-        task = task_ctx.task
-        modules = sorted({task.fn.__module__, "tasks.store", "tasks.caching", *self.modules})
-        return {
-            "format": CACHE_FORMAT,
-            "task": task.name,
-            "code": {name: module_digest(name) for name in modules},
-            "inputs": canonical(inputs),
-        }
+        return step_material(task, inputs, self.modules)
 
     def compute_key(
         self,
@@ -230,29 +310,16 @@ class ArtifactCache(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        material = self.key_material(task_ctx, inputs)
+        material = self.key_material(task_ctx.task, inputs)
         if material is None:
             return None
-        key = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+        key = material_key(material)
         store = task_ctx.result_store
         if store is None:
             return key
+        resolved = resolve_key(store, key)
         logger = get_run_logger()
-        for _ in range(_MAX_REBUILDS):
-            if not store.exists(key):
-                return key
-            try:
-                cached = store.read(key).result
-            except Exception:  # an unreadable record is as good as a missing one
-                logger.warning("cached record %s is unreadable; rebuilding", key)
-                key = _chain(key)
-                continue
-            broken = [ref.path for ref in iter_refs(cached) if not is_intact(ref)]
-            if not broken:
-                return key
-            logger.warning(
-                "cached result refers to missing or altered artifacts (%s); rebuilding",
-                ", ".join(broken),
-            )
-            key = _chain(key)
-        return key
+        for problem in resolved.problems:
+            logger.warning("%s; rebuilding", problem)
+        record_material(store, resolved.key, material)
+        return resolved.key

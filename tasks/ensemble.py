@@ -260,7 +260,7 @@ def model_card(
 
 @task(
     name="assemble_forecaster",
-    cache_policy=ArtifactCache(modules=("tasks.ensemble",)),
+    cache_policy=ArtifactCache(),
     persist_result=True,
     result_serializer="json",
 )

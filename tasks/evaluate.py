@@ -142,7 +142,7 @@ def raw_predictions(bundle: ModelBundle, table: TableData, window: Window) -> np
 
 @task(
     name="evaluate_model",
-    cache_policy=ArtifactCache(modules=("tasks.bundle", "tasks.encode", "tasks.statistics")),
+    cache_policy=ArtifactCache(),
     persist_result=True,
     result_serializer="json",
 )

@@ -16,7 +16,6 @@ from urllib.parse import urlparse
 
 import httpx
 from prefect import task
-from prefect.context import TaskRunContext
 from pydantic import BaseModel, ConfigDict
 
 from schemas.sources import check_host, check_source
@@ -256,10 +255,8 @@ class SourceFingerprint(ArtifactCache):
     still cached because they key on the digest of what was downloaded.
     """
 
-    def key_material(
-        self, task_ctx: TaskRunContext, inputs: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        material = super().key_material(task_ctx, inputs)
+    def key_material(self, task: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        material = super().key_material(task, inputs)
         if material is None:
             return None
         source = inputs["source"]

@@ -128,8 +128,7 @@ def _write_encoded(
 
 @task(
     name="normalise_features",
-    # The encodings and the station vocabulary are fitted and applied by tasks.encode.
-    cache_policy=ArtifactCache(modules=("tasks.encode", "tasks.statistics")),
+    cache_policy=ArtifactCache(),
     persist_result=True,
     result_serializer="json",
 )

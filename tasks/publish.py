@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import RetrainConfig
+from tasks.drift import NewDataReport
 from tasks.ensemble import Forecaster
 from tasks.evaluate import Evaluation
 from tasks.figures import markdown_image, png_bytes_data_uri
@@ -45,6 +46,10 @@ class RunSummary(BaseModel):
     data_sha256: str
     members: int = 1
     refit: bool = False
+    # New rows since the champion's data and their drift (tasks.drift); trained is False when
+    # a ``retrain_when: new-data`` run found none and ended before training.
+    new_data: NewDataReport | None = None
+    trained: bool = True
 
 
 def build_metrics(
@@ -155,6 +160,8 @@ def summary_markdown(metrics: dict[str, Any], output_dir: Path, card: str = "") 
     if card:
         # The card's own "# Model card" heading, one level down on this page.
         lines += ["", "#" + card]
+    if "new_data" in metrics:
+        lines += ["", metrics["new_data"]["summary"] + "."]
     return "\n".join(lines)
 
 
@@ -178,10 +185,13 @@ def publish_run(
     data: NormalisedData,
     model: Forecaster,
     evaluation: Evaluation,
+    new_data: NewDataReport | None = None,
 ) -> RunSummary:
     """Write the output folder (swapped in whole) and the run's table and markdown artifacts."""
     output_dir = Path(config.output_dir).expanduser().resolve()
     metrics = build_metrics(config, table, plan, model, evaluation)
+    if new_data is not None:
+        metrics["new_data"] = {**new_data.model_dump(mode="json"), "summary": new_data.summary}
     publish_directory(
         output_dir,
         {
@@ -220,4 +230,5 @@ def publish_run(
         data_sha256=table.source_sha256,
         members=len(model.members),
         refit=model.refit,
+        new_data=new_data,
     )

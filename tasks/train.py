@@ -165,9 +165,7 @@ def preload_keras() -> threading.Thread | None:
 
 @task(
     name="train_model",
-    cache_policy=ArtifactCache(
-        modules=("tasks.trainer", "tasks.models", "tasks.train_worker", "tasks.tf_core")
-    ),
+    cache_policy=ArtifactCache(),
     persist_result=True,
     result_serializer="json",
 )

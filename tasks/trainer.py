@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.models import build_model, input_blocks, make_optimizer, pack_inputs
-from tasks.source import module_digest
+from tasks.source import closure_digests
 from tasks.store import ArtifactStore, FileRef, is_intact, read_journal, verify, write_journal
 
 if TYPE_CHECKING:
@@ -367,8 +367,8 @@ def fit_model(
 
 def journal_name(request: BaseModel) -> str:
     """Name a training's journal by everything that determines its epochs, code included."""
-    modules = ("tasks.trainer", "tasks.models", "tasks.train_worker")
-    code = [module_digest(name) for name in modules]
+    # The training child's module and everything it imports (tasks.source.code_closure).
+    code = closure_digests("tasks.train_worker")
     material = json.dumps([request.model_dump(mode="json"), code], sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 

@@ -107,16 +107,7 @@ def _append(appenders: dict[str, ArrayAppender], chunk: pd.DataFrame, columns: l
 
 @task(
     name="validate_records",
-    cache_policy=ArtifactCache(
-        modules=(
-            "schemas.records",
-            "schemas.report",
-            "schemas.csv_reader",
-            "schemas.row_order",
-            "schemas.validation",
-            "tasks.split",
-        )
-    ),
+    cache_policy=ArtifactCache(),
     persist_result=True,
     result_serializer="json",
 )

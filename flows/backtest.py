@@ -1,0 +1,73 @@
+"""The backtest flow: the nightly retrain job replayed over history, policy against policy.
+
+At every origin the model trains on the rows before it with the retrain flow's own cached
+tasks (split, normalise, train, select), so a rerun is Cached and origins train in parallel,
+``max_parallel`` at a time. The promotion rule then runs against the backtest's own registry
+(a fresh one under ``backtest_dir/registries/`` per run, never the real registry), and the
+model each policy serves is scored on the window after the origin (``tasks.backtest``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow
+from prefect.futures import wait
+from prefect.transactions import transaction
+
+from schemas.config import BacktestConfig
+from tasks.backtest import (
+    BacktestReport,
+    OriginResult,
+    cut_before,
+    plan_backtest_origins,
+    publish_backtest,
+    replay_origin,
+)
+from tasks.ingest import ingest_source
+from tasks.normalise import normalise_features
+from tasks.select import select_best_epoch
+from tasks.split import split_by_date
+from tasks.train import train_model
+from tasks.validate import validate_records
+
+
+def _fresh_registry(config: BacktestConfig) -> str:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return str(Path(config.backtest_dir).expanduser().resolve() / "registries" / stamp)
+
+
+@flow(name="backtest", result_serializer="json")
+def backtest(config: BacktestConfig = BacktestConfig()) -> BacktestReport:  # noqa: B008
+    """Replay the nightly retraining over history and compare promotion policies."""
+    base = config.base
+    with transaction():
+        raw = ingest_source(base.source, base.store_root, f"{base.granularity}.csv")
+        table = validate_records(raw, base.split.test_days, base.store_root, base.granularity)
+    origins = plan_backtest_origins(table, config.start_date, config.every_days, config.end_date)
+    before = [cut_before(table, origin, base.store_root) for origin in origins]
+    plans = [split_by_date(cut, base.split) for cut in before]
+    data = [
+        normalise_features(cut, plan, base.store_root, base.features)
+        for cut, plan in zip(before, plans, strict=True)
+    ]
+    runs = []
+    for begin in range(0, len(origins), config.max_parallel):
+        futures = [
+            train_model.submit(item, base.model, base.training, base.store_root)
+            for item in data[begin : begin + config.max_parallel]
+        ]
+        wait(futures)
+        runs += [future.result() for future in futures]
+    best = [select_best_epoch(run) for run in runs]
+    registry_root = _fresh_registry(config)
+    results: list[OriginResult] = []
+    for i, origin in enumerate(origins):
+        first = results[0].challenger if results else None
+        results.append(
+            replay_origin(
+                registry_root, table, origin, before[i], plans[i], data[i], best[i], first
+            )
+        )
+    return publish_backtest(config, table, results, registry_root)

@@ -1,0 +1,94 @@
+"""``bikeflow backtest``: replay the nightly retraining over history and compare policies."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from schemas.config import BacktestConfig, RetrainConfig
+
+BACKTEST_FLAGS = ("start_date", "every_days", "end_date", "max_parallel", "backtest_dir")
+
+
+def add_backtest_parser(commands: Any) -> None:
+    """The ``bikeflow backtest`` subcommand: the retrain flags set the config of every origin."""
+    from flows.cli import add_config_flags
+
+    parser = commands.add_parser(
+        "backtest",
+        help="replay the nightly retraining over history and compare promotion policies",
+        description="Run the backtest flow. The retrain flags (and --config) set the config "
+        "every origin trains with; the backtest's own registry lives under --backtest-dir.",
+    )
+    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of retrain fields")
+    for name in BACKTEST_FLAGS:
+        info = BacktestConfig.model_fields[name]
+        kind = int if info.annotation is int else str
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=f"backtest_{name}",
+            type=kind,
+            default=None,
+            help=f"{info.description} (default: {info.default or 'empty'})",
+        )
+    parser.set_defaults(backtest_destinations=add_config_flags(parser, RetrainConfig))
+
+
+def build_backtest_config(args: argparse.Namespace) -> BacktestConfig:
+    """Merge the retrain flags and file with the backtest flags, and validate."""
+    from flows.cli import build_config
+
+    base = build_config(RetrainConfig, args.backtest_destinations, args)
+    data: dict[str, Any] = {"base": base.model_dump(exclude_unset=True)}
+    for name in BACKTEST_FLAGS:
+        value = getattr(args, f"backtest_{name}")
+        if value is not None:
+            data[name] = value
+    return BacktestConfig.model_validate(data)
+
+
+def print_backtest(report: Any) -> None:
+    """Print the per-window table, the overall errors and the champion changes."""
+    from tasks.backtest import POLICIES
+
+    print("bikeflow: backtest completed (RMSE in bikes on the window after each origin)")
+    print(f"  {'origin':<11} {'days':>4} {'decision':<15}" + "".join(f"{p:>10}" for p in POLICIES))
+    for r in report.origins:
+        print(
+            f"  {r.origin.date:<11} {r.origin.stop - r.origin.start:>4} {r.outcome:<15}"
+            + "".join(f"{r.scores[p].rmse:>10,.0f}" for p in POLICIES)
+        )
+    print(f"  {'overall':<32}" + "".join(f"{report.overall[p].rmse:>10,.0f}" for p in POLICIES))
+    print(f"  {'champion changes':<32}" + "".join(f"{report.changes[p]:>10}" for p in POLICIES))
+    print(f"  report:   {report.report_dir}")
+    print(f"  registry: {report.registry_root}")
+
+
+def run_backtest(args: argparse.Namespace) -> int:
+    """Run the backtest flow from parsed arguments; returns the process exit code."""
+    import yaml
+    from pydantic import ValidationError
+
+    try:
+        config = build_backtest_config(args)
+    except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
+        print(f"bikeflow: invalid backtest configuration: {error}", file=sys.stderr)
+        return 2
+    if not os.environ.get("PREFECT_API_URL"):
+        # As `bikeflow run`: the embedded server may start slowly on a busy machine.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from flows.backtest import backtest
+    from tasks.errors import BikeflowError
+
+    state = backtest(config, return_state=True)
+    if state.is_completed():
+        print_backtest(state.result())
+        return 0
+    failure = state.result(raise_on_failure=False)
+    known = isinstance(failure, BikeflowError)
+    message = str(failure) if known else f"{type(failure).__name__}: {failure}"
+    print(f"bikeflow: backtest failed ({state.name}): {message}", file=sys.stderr)
+    return 1

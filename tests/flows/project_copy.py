@@ -1,0 +1,130 @@
+"""A throwaway copy of the project's code, run in fresh interpreters: code edits made in the
+copy are real edits of real modules, and the flow runs are real Prefect runs against the
+test session's server."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from prefect.settings import PREFECT_API_URL
+
+PROJECT = Path(__file__).resolve().parents[2]
+PACKAGES = ("flows", "tasks", "schemas")
+
+RUN_SCRIPT = """
+import json, sys
+from flows.retrain import retrain
+from schemas.config import RetrainConfig
+state = retrain(RetrainConfig.model_validate_json(sys.argv[1]), return_state=True)
+result = state.result(raise_on_failure=False)
+print(json.dumps({
+    "flow_run_id": str(state.state_details.flow_run_id),
+    "state": state.name,
+    "test_rmse": getattr(result, "test_rmse", None),
+}))
+"""
+
+
+PLAN_SCRIPT = """
+import json, sys
+from flows.cli_plan import plan_retrain
+from schemas.config import RetrainConfig
+plans = plan_retrain(RetrainConfig.model_validate_json(sys.argv[1]))
+print(json.dumps({
+    "steps": {plan.step: {"status": plan.status, "reasons": plan.reasons} for plan in plans},
+    "tensorflow": "tensorflow" in sys.modules,
+}))
+"""
+
+
+class ProjectCopy:
+    """The project's packages copied under ``root``, with its own Prefect result storage."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for package in PACKAGES:
+            shutil.copytree(
+                PROJECT / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+            )
+        self.records = root / "records"
+
+    def edit(self, relative: str, old: str, new: str) -> None:
+        """Replace one exact piece of a copied source file (it must be there once)."""
+        path = self.root / relative
+        text = path.read_text()
+        assert text.count(old) == 1, f"{old!r} is not in {relative} exactly once"
+        path.write_text(text.replace(old, new))
+
+    def env(self) -> dict[str, str]:
+        """The environment of a process that imports the copy, not the project."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(self.root)
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+        env["PREFECT_LOCAL_STORAGE_PATH"] = str(self.records)
+        env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return env
+
+    def python(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """Run the interpreter in the copy's folder."""
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=self.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def retrain(self, config_json: str) -> dict[str, Any]:
+        """Run the copy's retrain flow in a fresh interpreter; return its id, state and RMSE."""
+        done = self.python("-c", RUN_SCRIPT, config_json)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def plan(self, config_json: str) -> dict[str, Any]:
+        """Plan the copy's retrain flow in a fresh interpreter."""
+        done = self.python("-c", PLAN_SCRIPT, config_json)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def task_states(flow_run_id: str, timeout: float = 60.0) -> dict[str, str]:
+    """Task name -> final state name of every task run of one flow run."""
+    import time
+    from uuid import UUID
+
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        # The data steps run in the prepare_data subflow.
+        subflows = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[UUID(flow_run_id)])
+            )
+        )
+        ids = [UUID(flow_run_id), *(run.id for run in subflows)]
+        while True:
+            runs = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))
+            )
+            # Task-run states reach the API as events, a moment after the flow returns.
+            if runs and all(run.state is not None and run.state.is_final() for run in runs):
+                break
+            if time.monotonic() > deadline:
+                raise AssertionError(f"task runs without a final state: {runs}")
+            time.sleep(0.5)
+    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs if run.state}

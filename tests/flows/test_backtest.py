@@ -1,0 +1,78 @@
+"""The backtest replays retraining over history: on data whose regime changes halfway,
+replacing the model every origin must beat keeping the first model forever."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from flows.backtest import backtest
+from schemas.config import BacktestConfig, RetrainConfig, SplitConfig, TrainingConfig
+from schemas.synthetic import make_day_frame, to_csv_bytes
+from tasks.backtest import POLICIES
+from tests.flows.project_copy import task_states
+
+pytestmark = pytest.mark.slow
+
+
+def regime_change(days: int, change: int):
+    """Generated days whose demand falls to a fifth from day ``change`` on, whatever the weather."""
+    frame = make_day_frame(days, seed=3)
+    for column in ("casual", "registered"):
+        frame.loc[change:, column] = frame.loc[change:, column] // 5
+    frame["cnt"] = frame["casual"] + frame["registered"]
+    return frame
+
+
+def test_always_replacing_beats_never_retraining_after_a_regime_change(tmp_path: Path):
+    source = tmp_path / "day.csv"
+    source.write_bytes(to_csv_bytes(regime_change(250, 130)))
+    config = BacktestConfig(
+        base=RetrainConfig(
+            source=str(source),
+            store_root=str(tmp_path / "store"),
+            output_dir=str(tmp_path / "out"),
+            registry_root=str(tmp_path / "models"),
+            split=SplitConfig(test_days=10),
+            training=TrainingConfig(epochs=8, batch_size=16, learning_rate=0.05),
+        ),
+        start_date="2011-06-09",  # day 160: 30 days after the change
+        every_days=30,
+        backtest_dir=str(tmp_path / "backtest"),
+    )
+    state = backtest(config, return_state=True)
+    report = state.result()
+    assert [r.origin.date for r in report.origins] == ["2011-06-09", "2011-07-09", "2011-08-08"]
+    assert all(r.origin.stop - r.origin.start == 30 for r in report.origins)
+    assert report.overall["never"].rmse > report.overall["always"].rmse
+    assert report.changes["always"] == 2 and report.changes["never"] == 0
+    assert report.changes["linear"] == 2
+    assert report.origins[0].outcome == "first-champion"
+    assert set(report.overall) == set(POLICIES)
+    report_dir = Path(report.report_dir)
+    assert sorted(p.name for p in report_dir.iterdir()) == [
+        "backtest.csv",
+        "backtest.json",
+        "backtest.png",
+    ]
+    assert len((report_dir / "backtest.csv").read_text().splitlines()) == 4
+    assert Path(report.registry_root).is_relative_to(tmp_path / "backtest")
+    assert not (tmp_path / "models").exists()  # the real registry is never touched
+
+    rerun = backtest(config, return_state=True)
+    states = task_states(str(rerun.state_details.flow_run_id))
+    trainings = {name: s for name, s in states.items() if name.startswith("train_model")}
+    assert trainings and set(trainings.values()) == {"Cached"}
+    again = rerun.result()
+    assert again.registry_root != report.registry_root  # a fresh registry per run
+    assert [r.scores["always"].rmse for r in again.origins] == pytest.approx(
+        [r.scores["always"].rmse for r in report.origins]
+    )
+
+
+def test_backtest_command_refuses_a_bad_flag(capsys: pytest.CaptureFixture[str]):
+    from flows.cli import main
+
+    assert main(["backtest", "--every-days", "0"]) == 2
+    assert "every_days" in capsys.readouterr().err

@@ -1,0 +1,139 @@
+"""``bikeflow plan`` then ``bikeflow run``: the plan's cached / will-run matches the run's
+Cached / Completed for every step, in every case the plan names a reason for (real runs of a
+copy of the project in fresh interpreters, so code edits are real and TensorFlow is checked
+absent after planning)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.cli import main
+from schemas.config import RetrainConfig, TrainingConfig
+from schemas.synthetic import make_day_frame, to_csv_bytes
+from tests.flows.project_copy import ProjectCopy, task_states
+
+pytestmark = pytest.mark.slow
+
+EXPECTED_STATE = {"cached": "Cached", "will run": "Completed"}
+ALWAYS = ("check_new_data", "publish_run", "promote_model")
+CACHED_STEPS = (
+    "ingest_source",
+    "validate_records",
+    "split_by_date",
+    "normalise_features",
+    "train_model",
+    "select_best_epoch",
+    "evaluate_model",
+)
+
+
+def plan_then_run(copy: ProjectCopy, config: RetrainConfig) -> dict[str, dict]:
+    """Plan, run, and check that every step's planned fate is its state in the run."""
+    planned = copy.plan(config.model_dump_json())
+    assert planned["tensorflow"] is False
+    ran = copy.retrain(config.model_dump_json())
+    assert ran["state"] == "Completed"
+    states = task_states(ran["flow_run_id"])
+    steps = planned["steps"]
+    ran_steps = {name for name, step in steps.items() if step["status"] != "skipped"}
+    assert {name: EXPECTED_STATE[steps[name]["status"]] for name in ran_steps} == {
+        name: states[name] for name in ran_steps
+    }
+    assert not {name for name in steps if steps[name]["status"] == "skipped"} & set(states)
+    return steps
+
+
+def reasons(steps: dict[str, dict], name: str) -> str:
+    return " | ".join(steps[name]["reasons"])
+
+
+def test_plan_agrees_with_the_run_that_follows(tmp_path: Path, small_config: RetrainConfig):
+    copy = ProjectCopy(tmp_path / "project")
+    (copy.root / "tasks" / "report_offset.py").write_text(
+        '"""Offset added to evaluated predictions (test helper)."""\n\nOFFSET = 0.0\n'
+    )
+    copy.edit(
+        "tasks/evaluate.py",
+        "from tasks.caching import ArtifactCache\n",
+        "from tasks.caching import ArtifactCache\nfrom tasks.report_offset import OFFSET\n",
+    )
+    copy.edit(
+        "tasks/evaluate.py",
+        "    predicted = predict_counts(best.model, x_test, stats, s_test)\n",
+        "    predicted = predict_counts(best.model, x_test, stats, s_test) + OFFSET\n",
+    )
+
+    # Nothing cached yet.
+    steps = plan_then_run(copy, small_config)
+    assert reasons(steps, "ingest_source") == "no cached run of this step yet"
+    assert "upstream step ingest_source will run" in reasons(steps, "validate_records")
+
+    # Everything cached.
+    steps = plan_then_run(copy, small_config)
+    assert {n: s["status"] for n, s in steps.items() if n not in ALWAYS} == dict.fromkeys(
+        CACHED_STEPS, "cached"
+    )
+
+    # A parameter changed.
+    changed = small_config.model_copy(
+        update={"training": TrainingConfig(epochs=2, batch_size=16, learning_rate=0.05)}
+    )
+    steps = plan_then_run(copy, changed)
+    assert reasons(steps, "train_model") == "a parameter changed: training.epochs 3 -> 2"
+    assert steps["normalise_features"]["status"] == "cached"
+    assert "upstream step train_model will run" in reasons(steps, "select_best_epoch")
+
+    # A module's code changed: a helper only evaluate imports.
+    copy.edit("tasks/report_offset.py", "OFFSET = 0.0", "OFFSET = 1000.0")
+    steps = plan_then_run(copy, changed)
+    assert reasons(steps, "evaluate_model") == "code changed: tasks/report_offset.py"
+    assert steps["select_best_epoch"]["status"] == "cached"
+
+    # A cached artifact is corrupt: normalise rebuilds it, the steps after it stay cached.
+    store = Path(small_config.store_root) / "objects"
+    arrays = {p: np.load(p, allow_pickle=False) for p in store.rglob("*.npy")}
+    normalised = [
+        p for p, a in arrays.items() if a.ndim == 2 and a.shape[1] == 11 and a.shape[0] < 200
+    ]
+    x_train = max(normalised, key=lambda p: arrays[p].shape[0])
+    x_train.write_bytes(x_train.read_bytes()[:-64])
+    steps = plan_then_run(copy, changed)
+    assert "cached artifact missing or corrupt" in reasons(steps, "normalise_features")
+    assert str(x_train) in reasons(steps, "normalise_features")
+    assert steps["train_model"]["status"] == "cached"
+
+    # The source changed.
+    Path(small_config.source).write_bytes(to_csv_bytes(make_day_frame(200, seed=2)))
+    steps = plan_then_run(copy, changed)
+    assert reasons(steps, "ingest_source").startswith("the source's digest changed (")
+    assert all(step["status"] == "will run" for step in steps.values())
+
+    # Nothing new since the champion, and the config asks to retrain only on new data.
+    lazy = changed.model_copy(update={"retrain_when": "new-data"})
+    steps = plan_then_run(copy, lazy)
+    assert steps["train_model"]["status"] == "skipped"
+    assert steps["validate_records"]["status"] == "cached"
+    assert steps["report_no_new_data"]["status"] == "will run"
+
+
+def test_plan_command_prints_each_step(
+    small_config: RetrainConfig, capsys: pytest.CaptureFixture[str]
+):
+    args = [
+        "plan",
+        "--source",
+        small_config.source,
+        "--store-root",
+        small_config.store_root,
+        "--epochs",
+        "3",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "0 of 10 steps cached" in out
+    assert "ingest_source        will run  " in out
+    assert "publish_run          will run  runs in every run" in out
+    assert main(["plan", "--epochs", "0"]) == 2

@@ -1,0 +1,53 @@
+"""plan's reasons, from two keys' material (the parts ArtifactCache keeps beside a record)."""
+
+from __future__ import annotations
+
+from flows.cli_plan import explain
+
+
+def material(**changes):
+    base = {
+        "format": 2,
+        "task": "train_model",
+        "code": {"tasks.train": "a" * 64, "tasks.statistics": "b" * 64},
+        "inputs": {
+            "data": {
+                "__model__": "NormalisedData",
+                "x_train": {"path": "/s/x", "sha256": "c" * 64},
+            },
+            "training": {"__model__": "TrainingConfig", "epochs": 15},
+            "store_root": "store",
+        },
+    }
+    for key, value in changes.items():
+        base[key] = value
+    return base
+
+
+def test_a_parameter_is_named_with_its_old_and_new_value():
+    new = material()
+    new["inputs"]["training"] = {"__model__": "TrainingConfig", "epochs": 30}
+    assert explain(new, material()) == ["a parameter changed: training.epochs 15 -> 30"]
+
+
+def test_a_changed_module_is_named_by_its_file():
+    new = material(code={"tasks.train": "a" * 64, "tasks.statistics": "d" * 64})
+    assert explain(new, material()) == ["code changed: tasks/statistics.py"]
+    newly = material(
+        code={"tasks.train": "a" * 64, "tasks.statistics": "b" * 64, "tasks.split": "e"}
+    )
+    assert explain(newly, material()) == ["code: tasks/split.py is newly imported"]
+
+
+def test_a_changed_source_digest_and_an_upstream_artifact():
+    assert explain(material(source="1" * 64), material(source="2" * 64)) == [
+        "the source's digest changed (222222222222 -> 111111111111)"
+    ]
+    new = material()
+    new["inputs"]["data"] = {
+        "__model__": "NormalisedData",
+        "x_train": {"path": "/s/y", "sha256": "f" * 64},
+    }
+    assert explain(new, material()) == [
+        "an input artifact differs from the cached run's: data.x_train.sha256"
+    ]
