@@ -48,7 +48,9 @@ def contained_path(value: str, field: str, strictly_inside: bool = False) -> str
 
 
 Initializer = Literal["glorot_uniform", "random_normal", "random_uniform", "zeros", "ones"]
-Architecture = Literal["seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "tf-core"]
+Architecture = Literal[
+    "seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "shared-weather", "tf-core"
+]
 
 # What each zoo entry changes from the generic defaults (the seed's variants). A field keeps
 # the value the user gave unless it is still at its generic default.
@@ -59,6 +61,8 @@ ZOO_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
     "dropout": {"model": {"dropout": 0.2}, "training": {"epochs": 50}},
     "leaky-relu": {"model": {"hidden_units": 6, "activation": "leaky_relu"}},
     "two-input": {},
+    # Its second weather input is the day before's weather, derived from the rows.
+    "shared-weather": {"features": {"previous_weather": True}},
     "tf-core": {},
 }
 
@@ -93,7 +97,9 @@ class ModelConfig(_Frozen):
         "seed-mlp",
         description="Model zoo entry: seed-mlp (the seed's Keras MLP, SGD + momentum), adam "
         "(same net, Adam), dropout (Dropout 0.2, 50 epochs), leaky-relu (11-6-6-1, "
-        "LeakyReLU 0.1), two-input (functional API: calendar and weather branches), tf-core "
+        "LeakyReLU 0.1), two-input (functional API: calendar and weather branches), "
+        "shared-weather (one Dense weather encoder shared by the day's and the previous day's "
+        "weather, beside a calendar branch), tf-core "
         "(tf.Variables + GradientTape, no Keras fit). An entry's settings apply to fields "
         "left at their generic defaults.",
     )
@@ -144,6 +150,12 @@ class FeatureConfig(_Frozen):
         ge=0,
         le=14,
         description="Days before and after a holiday that its column marks (0 = the day only).",
+    )
+    previous_weather: bool = Field(
+        False,
+        description="Add the previous day's temp, atemp, hum and windspeed (same station, "
+        "exactly the date before; a row without one uses its own day's weather and is counted "
+        "in a warning). Daily data only; shared-weather turns it on.",
     )
 
 
@@ -245,6 +257,26 @@ class RetrainConfig(_Frozen):
                 raise ValueError(f"output_dir {output} would contain {name} {other}")
         return self
 
+    @model_validator(mode="after")
+    def _previous_weather_fits(self) -> RetrainConfig:
+        if not self.features.previous_weather:
+            if self.model.architecture == "shared-weather":
+                raise ValueError("architecture shared-weather needs features.previous_weather")
+            return self
+        if self.granularity == "hour":
+            raise ValueError(
+                "features.previous_weather needs daily rows: an hourly table has 24 rows a "
+                "date, so 'the day before' names no single row"
+            )
+        if self.model.architecture == "two-input":
+            # two-input feeds the last 4 columns to its weather branch: they would be
+            # yesterday's weather and today's would join the calendar branch.
+            raise ValueError(
+                "features.previous_weather does not fit two-input: use shared-weather, whose "
+                "weather encoder takes the day's and the previous day's weather"
+            )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _apply_zoo_defaults(cls, data: object) -> object:
@@ -294,8 +326,15 @@ def apply_zoo_defaults(data: object) -> object:
     result = dict(data)
     # The UI form sends every field, so "left at its default" means equal to the default,
     # not merely absent.
-    for section, defaults in (("model", ModelConfig), ("training", TrainingConfig)):
-        values = _section(result.get(section)) if section == "training" else dict(model)
+    sections: tuple[tuple[str, type[BaseModel]], ...] = (
+        ("model", ModelConfig),
+        ("training", TrainingConfig),
+        ("features", FeatureConfig),
+    )
+    for section, defaults in sections:
+        if section not in entry:
+            continue
+        values = dict(model) if section == "model" else _section(result.get(section))
         for name, value in entry.get(section, {}).items():
             if values.get(name, defaults.model_fields[name].default) == (
                 defaults.model_fields[name].default

@@ -20,8 +20,10 @@ from schemas.records import (
     ValidationReport,
     validate_prediction_csv,
 )
+from tasks.encode import fallback_message, previous_day_index
 from tasks.errors import ArtifactError, DataValidationError, SourceError
 from tasks.evaluate import predict_counts
+from tasks.logs import run_logger
 from tasks.normalise import Statistics
 from tasks.registry import MODEL_FILE, ModelVersion, Registry
 from tasks.store import write_file_atomic
@@ -115,14 +117,21 @@ def predict_frame(
         )
     has_column = STATION_COLUMN in days.columns
     check_station_column(statistics, has_column, file, champion)
-    x = statistics.prepare_features(
-        days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64),
-        days[DATE_COLUMN].to_numpy().astype("datetime64[D]"),
-    )
+    raw = days[list(FEATURE_COLUMNS)].to_numpy(dtype=np.float64)
+    dates = days[DATE_COLUMN].to_numpy().astype("datetime64[D]")
+    ids = days[STATION_COLUMN].to_numpy(dtype=np.int64) if has_column else None
+    previous = None
+    if statistics.encoding.previous_day:
+        # The day before comes from the input's own rows (include it to have it used).
+        index = previous_day_index(dates, ids)
+        message = fallback_message(index, dates)
+        if message:
+            run_logger().warning("%s: %s", file, message)
+        previous = statistics.encoding.previous_day_rows(raw, index)
+    x = statistics.prepare_features(raw, dates, ids, previous)
     columns = {DATE_COLUMN: days[DATE_COLUMN].dt.strftime("%Y-%m-%d").to_numpy()}
     indices = None
-    if has_column:
-        ids = days[STATION_COLUMN].to_numpy(dtype=np.int64)
+    if ids is not None:
         indices = statistics.station_indices(ids)
         columns[STATION_COLUMN] = ids
     predicted = predict_counts(registry.file_ref(champion, MODEL_FILE), x, statistics, indices)
