@@ -290,8 +290,9 @@ class Registry:
     ) -> Scores:
         """Score a version on raw features, station ids and counts, with its own statistics."""
         statistics = self.statistics(version)
-        # prepare_features applies the version's own encoding (one-hot, holidays) first.
-        x = statistics.prepare_features(np.asarray(features, dtype=np.float64), dates)
+        # prepare_features applies the version's own encoding (one-hot, holidays, the day
+        # before: derived within these rows, per station) first.
+        x = statistics.prepare_features(np.asarray(features, dtype=np.float64), dates, stations)
         indices = None
         if statistics.stations is not None:
             if stations is None:
