@@ -28,7 +28,9 @@ UCI_BIKE_SHARING_URL = "https://archive.ics.uci.edu/static/public/275/bike+shari
 
 
 Initializer = Literal["glorot_uniform", "random_normal", "random_uniform", "zeros", "ones"]
-Architecture = Literal["seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "tf-core"]
+Architecture = Literal[
+    "seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "shared-weather", "tf-core"
+]
 
 # What each zoo entry changes from the generic defaults (the seed's variants). It fills only
 # the fields the user did not give (see ``resolve_config``).
@@ -39,6 +41,8 @@ ZOO_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
     "dropout": {"model": {"dropout": 0.2}, "training": {"epochs": 50}},
     "leaky-relu": {"model": {"hidden_units": 6, "activation": "leaky_relu"}},
     "two-input": {},
+    # Its second weather input is the day before's weather, derived from the rows.
+    "shared-weather": {"features": {"previous_weather": True}},
     "tf-core": {},
 }
 
@@ -73,9 +77,10 @@ class ModelConfig(_Frozen):
         "seed-mlp",
         description="Model zoo entry: seed-mlp (the seed's Keras MLP, SGD + momentum), adam "
         "(same net, Adam), dropout (Dropout 0.2, 50 epochs), leaky-relu (11-6-6-1, "
-        "LeakyReLU 0.1), two-input (functional API: calendar and weather branches), tf-core "
-        "(tf.Variables + GradientTape, no Keras fit). An entry's settings fill the fields "
-        "not given (after the preset's).",
+        "LeakyReLU 0.1), two-input (functional API: calendar and weather branches), "
+        "shared-weather (one Dense weather encoder shared by the day's and the previous day's "
+        "weather, beside a calendar branch), tf-core (tf.Variables + GradientTape, no Keras "
+        "fit). An entry's settings fill the fields not given (after the preset's).",
     )
     hidden_layers: int = Field(2, ge=1, le=8, description="Number of hidden Dense layers.")
     hidden_units: int = Field(16, ge=1, le=1024, description="Units in each hidden layer.")
@@ -124,6 +129,12 @@ class FeatureConfig(_Frozen):
         ge=0,
         le=14,
         description="Days before and after a holiday that its column marks (0 = the day only).",
+    )
+    previous_weather: bool = Field(
+        False,
+        description="Add the previous day's temp, atemp, hum and windspeed (same station, "
+        "exactly the date before; a row without one uses its own day's weather and is counted "
+        "in a warning). Daily data only; shared-weather turns it on.",
     )
 
 
@@ -280,6 +291,26 @@ class RetrainConfig(_Frozen):
         # Replacing the output folder would take the store, the registry or the source with it.
         others = {"store_root": self.store_root, "registry_root": self.registry_root}
         check_holds_none("output_dir", self.output_dir, others, self.source)
+        return self
+
+    @model_validator(mode="after")
+    def _previous_weather_fits(self) -> RetrainConfig:
+        if not self.features.previous_weather:
+            if self.model.architecture == "shared-weather":
+                raise ValueError("architecture shared-weather needs features.previous_weather")
+            return self
+        if self.granularity == "hour":
+            raise ValueError(
+                "features.previous_weather needs daily rows: an hourly table has 24 rows a "
+                "date, so 'the day before' names no single row"
+            )
+        if self.model.architecture == "two-input":
+            # two-input feeds the last 4 columns to its weather branch: they would be
+            # yesterday's weather and today's would join the calendar branch.
+            raise ValueError(
+                "features.previous_weather does not fit two-input: use shared-weather, whose "
+                "weather encoder takes the day's and the previous day's weather"
+            )
         return self
 
     @model_validator(mode="before")

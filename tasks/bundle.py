@@ -95,7 +95,9 @@ class ModelBundle:
             raise ValueError(f"{self} takes a station input; the rows have no station ids")
         if not self.has_stations and stations is not None:
             raise ValueError(f"{self} was trained without stations; the rows have station ids")
-        x = self.statistics.prepare_features(raw, None if dates is None else np.asarray(dates))
+        # The raw station ids also place each row's day before (a previous-day encoding).
+        ids = None if stations is None else np.asarray(stations)
+        x = self.statistics.prepare_features(raw, None if dates is None else np.asarray(dates), ids)
         indices = None if stations is None else self.statistics.station_indices(stations)
         output = self.model.predict(
             model_inputs(self.model, x, indices), batch_size=PREDICT_BATCH_SIZE, verbose=0

@@ -10,10 +10,18 @@ Holiday windows follow Prophet's holiday effects: one indicator column per named
 1 within ``holiday_window_days`` days of it. The raw ``holiday`` flag marks the day itself
 only, so it cannot tell the days around Thanksgiving or Christmas (far below an ordinary
 day) from any other day.
+
+Previous-day weather (the ``shared-weather`` zoo entry) adds the weather columns of each row's
+day before as ``prev:<name>`` columns after the weather. Yesterday's weather is known when today
+is predicted, so it is derived from the rows themselves, the same way for training and
+prediction: row t takes the weather of the row with the same station and exactly the previous
+date. When there is none (the first day of a file, a missing day, a station's first day) the
+row falls back to its own day's weather, and the caller reports how many rows did.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import cache
 from itertools import pairwise
 from typing import Any, Literal
@@ -38,6 +46,49 @@ HolidayCalendar = Literal["none", "us-federal"]
 # atemp, hum, windspeed), which the two-input model feeds to a branch of its own.
 WEATHER_COLUMNS = 4
 HOLIDAY_PREFIX = "near:"
+PREVIOUS_PREFIX = "prev:"
+
+
+class PreviousWeatherWarning(UserWarning):
+    """Some rows had no row for the day before and used their own day's weather instead."""
+
+
+def previous_day_index(dates: np.ndarray, stations: np.ndarray | None = None) -> np.ndarray:
+    """Each row's row index of the same station's previous date, -1 when no row has it.
+
+    Order-free (rows are matched by key, not by position). Raises ``ValueError`` when two rows
+    share a station and date: then "the day before" names no single row (an hourly table).
+    """
+    days = np.asarray(dates).astype("datetime64[D]").astype(np.int64)
+    ids = np.zeros(len(days), np.int64) if stations is None else np.asarray(stations, np.int64)
+    if len(ids) != len(days):
+        raise ValueError(f"{len(ids)} station ids for {len(days)} dates")
+    order = np.lexsort((days, ids))  # by station, then date
+    ids, days = ids[order], days[order]
+    same_station = ids[1:] == ids[:-1]
+    if np.any(same_station & (days[1:] == days[:-1])):
+        raise ValueError(
+            "previous-day weather needs one row per date (and station): some rows repeat a "
+            "date" + ("" if stations is not None else " (are they several stations' rows?)")
+        )
+    follows = same_station & (days[1:] == days[:-1] + 1)
+    index = np.full(len(order), -1, dtype=np.int64)
+    index[order[1:][follows]] = order[:-1][follows]
+    return index
+
+
+def fallback_message(index: np.ndarray, dates: np.ndarray, shown: int = 3) -> str | None:
+    """The warning for rows without a previous day (``index`` -1), or None when there are none."""
+    missing = np.flatnonzero(np.asarray(index) < 0)
+    if not len(missing):
+        return None
+    # Several stations share a first day: each date is listed once.
+    days = np.unique(np.asarray(dates).astype("datetime64[D]")[missing])
+    listed = ", ".join(str(day) for day in days[:shown]) + (", ..." if len(days) > shown else "")
+    return (
+        f"previous-day weather: {len(missing)} of {len(index)} rows have no row for the day "
+        f"before (first day of the file, or a gap) and use their own day's weather: {listed}"
+    )
 
 
 @cache
@@ -84,11 +135,23 @@ class FeatureEncoding(BaseModel):
     holiday_calendar: HolidayCalendar = "none"
     holidays: tuple[str, ...] = ()
     holiday_window_days: int = 3
+    # The raw columns also taken from each row's previous day (None: none, and the field is
+    # left out of normalisation.json, whose digest stays the one before it existed).
+    previous_day: tuple[str, ...] | None = None
 
     @property
     def adds_columns(self) -> bool:
-        """Whether encoding changes the raw columns (one-hot or holiday windows)."""
-        return bool(self.categories or self.holidays)
+        """Whether encoding changes the raw columns (one-hot, holiday windows, previous day)."""
+        return bool(self.categories or self.holidays or self.previous_day)
+
+    def previous_day_rows(self, raw: np.ndarray, index: np.ndarray, start: int = 0) -> np.ndarray:
+        """The ``previous_day`` columns of each row's day before (``index`` from
+        ``previous_day_index``); a row without one (-1) takes its own (``start``: its offset).
+        """
+        index = np.asarray(index, dtype=np.int64)
+        own = np.arange(start, start + len(index), dtype=np.int64)
+        columns = [self.raw_names.index(name) for name in self.previous_day or ()]
+        return np.asarray(raw[np.where(index >= 0, index, own)])[:, columns]
 
     def _holidays_before(self, index: int) -> bool:
         return bool(self.holidays) and index == len(self.raw_names) - WEATHER_COLUMNS
@@ -103,6 +166,7 @@ class FeatureEncoding(BaseModel):
                 names += [f"{name}={value}" for value in self.categories[name]]
             else:
                 names.append(name)
+        names += [f"{PREVIOUS_PREFIX}{name}" for name in self.previous_day or ()]
         return tuple(names)
 
     def holiday_columns(self, dates: np.ndarray) -> np.ndarray:
@@ -117,8 +181,19 @@ class FeatureEncoding(BaseModel):
         ]
         return np.stack(columns, axis=1).astype(np.float32)
 
-    def encode(self, raw: np.ndarray, dates: np.ndarray | None = None) -> np.ndarray:
-        """Encode raw feature rows (columns in ``raw_names`` order; their dates for holidays)."""
+    def encode(
+        self,
+        raw: np.ndarray,
+        dates: np.ndarray | None = None,
+        previous: np.ndarray | None = None,
+        stations: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Encode raw feature rows (columns in ``raw_names`` order; their dates for holidays).
+
+        With ``previous_day``: ``previous`` holds those columns of each row's day before
+        (``previous_day_rows``); without it they are derived from these rows' dates (and
+        ``stations``), and a ``PreviousWeatherWarning`` says how many rows fell back.
+        """
         if not self.adds_columns:
             return np.asarray(raw)  # ordinal: the raw columns as they are
         if raw.shape[1] != len(self.raw_names):
@@ -126,6 +201,14 @@ class FeatureEncoding(BaseModel):
         if self.holidays and (dates is None or len(dates) != len(raw)):
             given = "no dates" if dates is None else f"{len(dates)} dates"
             raise ValueError(f"holiday windows need one date per row: {given} for {len(raw)} rows")
+        if self.previous_day and previous is None:
+            if dates is None or len(dates) != len(raw):
+                raise ValueError("previous-day columns need each row's date to find its day before")
+            before = previous_day_index(dates, stations)
+            message = fallback_message(before, dates)
+            if message:
+                warnings.warn(message, PreviousWeatherWarning, stacklevel=2)
+            previous = self.previous_day_rows(raw, before)
         parts: list[np.ndarray] = []
         for index, name in enumerate(self.raw_names):
             if self._holidays_before(index):
@@ -136,6 +219,14 @@ class FeatureEncoding(BaseModel):
                 parts.append((column[:, None] == values[None, :]).astype(np.float32))
             else:
                 parts.append(column[:, None].astype(np.float32))
+        if self.previous_day:
+            assert previous is not None  # derived above when not given
+            if np.shape(previous) != (len(raw), len(self.previous_day)):
+                raise ValueError(
+                    f"expected previous-day rows of shape {(len(raw), len(self.previous_day))}, "
+                    f"got {np.shape(previous)}"
+                )
+            parts.append(np.asarray(previous, dtype=np.float32))
         return np.hstack(parts)
 
 
@@ -145,11 +236,13 @@ def fit_encoding(
     holiday_calendar: HolidayCalendar = "none",
     holiday_window_days: int = 3,
     train_dates: np.ndarray | None = None,
+    previous_weather: bool = False,
 ) -> FeatureEncoding:
     """Build the encoding for the table's columns (one-hot: the known categorical columns).
 
     With a holiday calendar, each holiday whose window touches a training date gets a column;
     one that never does would be a constant 0 in training, with nothing to learn from.
+    ``previous_weather`` adds the day before's weather (the last four raw columns).
     """
     categories = (
         {name: ONE_HOT_DOMAINS[name] for name in raw_names if name in ONE_HOT_DOMAINS}
@@ -170,6 +263,8 @@ def fit_encoding(
             for name in _calendar_rules(holiday_calendar)
             if len(holiday_dates(holiday_calendar, name, first, last))
         )
+    if previous_weather and len(raw_names) <= WEATHER_COLUMNS:
+        raise ValueError(f"previous-day weather needs calendar columns before {raw_names[-4:]}")
     return FeatureEncoding(
         kind=kind,
         raw_names=raw_names,
@@ -177,6 +272,7 @@ def fit_encoding(
         holiday_calendar=holiday_calendar,
         holidays=holidays,
         holiday_window_days=holiday_window_days,
+        previous_day=tuple(raw_names[-WEATHER_COLUMNS:]) if previous_weather else None,
     )
 
 

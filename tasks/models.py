@@ -4,6 +4,10 @@ With a station vocabulary, a zoo network takes a second input, ``station`` (each
 index, 0 = a station the training rows did not have), through ``Embedding`` -> ``Flatten``,
 concatenated with the numeric features before the hidden layers (two-input: with both
 branches before the joined layer). Without one, every entry is built exactly as before.
+
+``shared-weather`` is the tutorial's shared layer: one weather encoder (the same Dense layer
+objects, one set of weights) applied to the day's weather and to the previous day's, whose
+columns ``tasks.encode`` appends after the weather (``prev:temp`` ...).
 """
 
 from __future__ import annotations
@@ -111,6 +115,39 @@ def build_two_input(model: ModelConfig, n_features: int, station_rows: int = 0) 
     return keras.Model(inputs=inputs, outputs=output, name="two_input")
 
 
+def build_shared_weather(model: ModelConfig, n_features: int, station_rows: int = 0) -> keras.Model:
+    """Calendar branch beside one weather encoder shared by the day's and the day before's
+    weather (the last 8 columns: 4 of the day, then 4 ``prev:``), concatenated, 16 -> 1.
+    """
+    import keras
+    from keras import layers
+
+    if n_features <= 2 * WEATHER_COLUMNS:
+        raise ValueError(
+            f"shared-weather needs calendar, weather and previous-day weather columns, got "
+            f"{n_features} (is features.previous_weather on?)"
+        )
+    calendar = keras.Input(shape=(n_features - 2 * WEATHER_COLUMNS,), name="calendar")
+    weather = keras.Input(shape=(WEATHER_COLUMNS,), name="weather")
+    previous = keras.Input(shape=(WEATHER_COLUMNS,), name="previous_weather")
+    calendar_branch = _apply(_hidden_block(model, model.hidden_units, "calendar_dense"), calendar)
+    # One list of layer objects applied to both inputs: the weather means the same thing
+    # on either day, so both days are read with the same weights (counted once).
+    encoder = _hidden_block(model, model.hidden_units, "weather_encoder")
+    inputs = [calendar, weather, previous]
+    branches = [calendar_branch, _apply(encoder, weather), _apply(encoder, previous)]
+    if station_rows:
+        station, vector = _station_vector(model, station_rows)
+        inputs.append(station)
+        branches.append(vector)
+    joined = layers.Concatenate(name="joined")(branches)
+    hidden = _apply(_hidden_block(model, 16, "joined_dense"), joined)
+    output = layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")(
+        hidden
+    )
+    return keras.Model(inputs=inputs, outputs=output, name="shared_weather")
+
+
 def build_model(model: ModelConfig, n_features: int, station_rows: int = 0) -> keras.Model:
     """Build the configured zoo network over ``n_features`` normalised input columns.
 
@@ -126,6 +163,8 @@ def build_model(model: ModelConfig, n_features: int, station_rows: int = 0) -> k
         require_station_support(model.architecture)
     if model.architecture == "two-input":
         return build_two_input(model, n_features, station_rows)
+    if model.architecture == "shared-weather":
+        return build_shared_weather(model, n_features, station_rows)
     # Initialisers draw their seeds when created: each is made in layer order, as before
     # stations existed, so a seed gives the same initial weights.
     if not station_rows:
@@ -156,6 +195,14 @@ def input_blocks(architecture: str, n_features: int) -> list[tuple[str, int, int
     if architecture == "two-input":
         cut = n_features - WEATHER_COLUMNS
         return [("calendar", 0, cut), ("weather", cut, n_features)]
+    if architecture == "shared-weather":
+        cut = n_features - 2 * WEATHER_COLUMNS
+        middle = n_features - WEATHER_COLUMNS
+        return [
+            ("calendar", 0, cut),
+            ("weather", cut, middle),
+            ("previous_weather", middle, n_features),
+        ]
     return [(FEATURES_INPUT, 0, n_features)]
 
 

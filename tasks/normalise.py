@@ -13,10 +13,13 @@ from tasks.encode import (
     FeatureEncoding,
     StationVocabulary,
     TargetTransform,
+    fallback_message,
     fit_encoding,
     fit_station_vocabulary,
+    previous_day_index,
     transform_target,
 )
+from tasks.logs import run_logger
 from tasks.split import SplitPlan, Window
 from tasks.statistics import NormalisedData, Statistics
 from tasks.store import ArrayRef, ArtifactStore, load_array
@@ -113,15 +116,28 @@ def _write_station_indices(
 
 
 def _write_encoded(
-    store: ArtifactStore, raw: np.ndarray, dates: np.ndarray, encoding: FeatureEncoding
+    store: ArtifactStore,
+    raw: np.ndarray,
+    dates: np.ndarray,
+    encoding: FeatureEncoding,
+    previous: np.ndarray | None = None,
 ) -> ArrayRef:
-    """Store the encoded feature matrix of every row, written in chunks."""
+    """Store the encoded feature matrix of every row, written in chunks.
+
+    ``previous`` is each row's previous-day row index over the whole table (a chunk's first
+    day looks back into the chunk before), when the encoding has previous-day columns.
+    """
     width = len(encoding.encoded_names())
 
     def fill(out: np.ndarray) -> None:
         for begin in range(0, len(raw), CHUNK_ROWS):
             end = min(begin + CHUNK_ROWS, len(raw))
-            out[begin:end] = encoding.encode(np.asarray(raw[begin:end]), dates[begin:end])
+            before = (
+                None
+                if previous is None
+                else encoding.previous_day_rows(raw, previous[begin:end], begin)
+            )
+            out[begin:end] = encoding.encode(np.asarray(raw[begin:end]), dates[begin:end], before)
 
     return store.write_array((len(raw), width), "float32", fill)
 
@@ -153,9 +169,19 @@ def normalise_features(
         features_config.holidays,
         features_config.holiday_window_days,
         dates[plan.train.start : plan.train.stop],
+        features_config.previous_weather,
     )
+    stations = None if table.stations is None else load_array(table.stations, mmap=True)
+    previous = None
+    if encoding.previous_day:
+        # Yesterday's weather is known when today is predicted: every row may look back, a
+        # validation day into training, a test day into validation.
+        previous = previous_day_index(dates, stations)
+        message = fallback_message(previous, dates)
+        if message:
+            run_logger().warning(message)
     if encoding.adds_columns:
-        features = load_array(_write_encoded(store, features, dates, encoding), mmap=True)
+        features = load_array(_write_encoded(store, features, dates, encoding, previous), mmap=True)
     stats = fit_statistics(
         features,
         target,
@@ -164,7 +190,6 @@ def normalise_features(
         encoding,
         features_config.target_transform,
     )
-    stations = None if table.stations is None else load_array(table.stations, mmap=True)
     if stations is not None:
         # Only the training rows name the known stations: a station first seen in validation
         # or test maps to the unknown index, as it would in production.

@@ -23,7 +23,9 @@ from schemas.records import (
 from schemas.report import ValidationReport
 from schemas.sources import check_source
 from schemas.validation import validate_prediction_csv
+from tasks.encode import fallback_message, previous_day_index
 from tasks.errors import ArtifactError, DataValidationError, SourceError
+from tasks.logs import run_logger
 from tasks.normalise import Statistics
 from tasks.registry import ModelVersion, Registry
 from tasks.store import publish_file
@@ -130,6 +132,13 @@ def predict_frame(
         )
     has_column = STATION_COLUMN in days.columns
     check_station_column(bundle.statistics, has_column, file, champion)
+    if bundle.statistics.encoding.previous_day:
+        # The day before comes from the input's own rows (include it to have it used).
+        dates = days[DATE_COLUMN].to_numpy().astype("datetime64[D]")
+        ids = days[STATION_COLUMN].to_numpy(dtype=np.int64) if has_column else None
+        message = fallback_message(previous_day_index(dates, ids), dates)
+        if message:
+            run_logger().warning("%s: %s", file, message)
     predicted = bundle.predict(days)
     columns = {DATE_COLUMN: days[DATE_COLUMN].dt.strftime("%Y-%m-%d").to_numpy()}
     if HOUR_COLUMN in bundle.raw_columns:

@@ -43,9 +43,19 @@ class Statistics(BaseModel):
         std = np.asarray(self.feature_std, dtype=np.float64)
         return ((features - mean) / std).astype(np.float32)
 
-    def prepare_features(self, raw: np.ndarray, dates: np.ndarray | None = None) -> np.ndarray:
-        """Encode and scale raw feature rows (in the table's column order) for the model."""
-        return self.normalise_features(self.encoding.encode(raw, dates))
+    def prepare_features(
+        self,
+        raw: np.ndarray,
+        dates: np.ndarray | None = None,
+        stations: np.ndarray | None = None,
+        previous: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Encode and scale raw feature rows (in the table's column order) for the model.
+
+        A previous-day encoding derives each row's day before from ``dates`` and the raw
+        ``stations`` ids unless ``previous`` gives those rows (see ``FeatureEncoding.encode``).
+        """
+        return self.normalise_features(self.encoding.encode(raw, dates, previous, stations))
 
     def station_indices(self, stations: np.ndarray) -> np.ndarray:
         """Map raw station ids to the model's station input: int32, one column, 0 = unknown."""

@@ -65,10 +65,21 @@ def _describe(override: dict[str, Any], prefix: str = "") -> list[str]:
     return parts
 
 
+def default_zoo_names(granularity: str) -> list[str]:
+    """Every zoo entry, less those that need daily rows (previous-day weather) on hourly data."""
+    return [
+        name
+        for name in ZOO_DEFAULTS
+        if granularity != "hour"
+        or not ZOO_DEFAULTS[name].get("features", {}).get("previous_weather")
+    ]
+
+
 def expand_trials(sweep: SweepConfig) -> list[Trial]:
     """Cross the trials with the grid and the seeds; validate each into a full config."""
     overrides: list[dict[str, Any]] = [dict(t) for t in sweep.trials] or [
-        {"name": name, "model": {"architecture": name}} for name in ZOO_DEFAULTS
+        {"name": name, "model": {"architecture": name}}
+        for name in default_zoo_names(sweep.base.granularity)
     ]
     names = sorted(sweep.grid)
     combos = list(itertools.product(*(sweep.grid[name] for name in names))) or [()]

@@ -75,8 +75,14 @@ def test_expand_trials_crosses_grid_and_seeds_and_applies_zoo_entries():
         "dropout",
         "leaky-relu",
         "two-input",
+        "shared-weather",
         "tf-core",
     ]
+    shared = everything[5].config
+    assert shared.features.previous_weather and shared.features != everything[0].config.features
+    # Hourly rows have no single "day before": the default list leaves shared-weather out.
+    hourly = SweepConfig(seeds=(0,), base=RetrainConfig(granularity="hour"))
+    assert "shared-weather" not in [t.config.model.architecture for t in expand_trials(hourly)]
 
 
 def test_on_station_data_the_default_trials_leave_out_tf_core_and_listed_ones_stay():

@@ -1,5 +1,6 @@
 """The model zoo: every entry trains on generated data and round-trips through its files."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -7,23 +8,27 @@ import pytest
 
 from schemas.config import ModelConfig, RetrainConfig, TrainingConfig
 from schemas.synthetic import make_day_frame
-from tasks.encode import fit_encoding
+from tasks.encode import PreviousWeatherWarning, fit_encoding
 from tasks.models import build_model, model_inputs
 from tasks.store import ArtifactStore, verify
 from tasks.tf_core import fit_tf_core, forward, restore_tf_checkpoint, train_arrays
 
 pytestmark = pytest.mark.slow
 
-ZOO = ("seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "tf-core")
+ZOO = ("seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "shared-weather", "tf-core")
 
 
-def _arrays(encoding: str = "ordinal", rows: int = 120):
+def _arrays(encoding: str = "ordinal", rows: int = 120, previous_weather: bool = False):
     """Generated days, encoded and standardised on the first 100 rows (train)."""
     from schemas.records import FEATURE_COLUMNS
 
     frame = make_day_frame(rows, seed=3)
     raw = frame[list(FEATURE_COLUMNS)].to_numpy(np.float32)
-    x = fit_encoding(encoding, FEATURE_COLUMNS).encode(raw)
+    dates = frame["dteday"].to_numpy().astype("datetime64[D]")
+    encoder = fit_encoding(encoding, FEATURE_COLUMNS, previous_weather=previous_weather)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviousWeatherWarning)  # the first day's fallback
+        x = encoder.encode(raw, dates)
     mean, std = x[:100].mean(0), x[:100].std(0)
     x = ((x - mean) / np.where(std > 0, std, 1)).astype(np.float32)
     y = frame[["cnt"]].to_numpy(np.float32)
@@ -39,7 +44,8 @@ def test_every_zoo_model_trains_and_round_trips_through_its_file(tmp_path: Path,
         {"model": {"architecture": architecture}, "training": {"epochs": 1, "batch_size": 16}}
     )
     x_train, y_train, x_val, y_val = _arrays(
-        "one-hot" if architecture == "two-input" else "ordinal"
+        "one-hot" if architecture == "two-input" else "ordinal",
+        previous_weather=config.features.previous_weather,
     )
     run = train_arrays(
         x_train, y_train, x_val, y_val, config.model, config.training, ArtifactStore(tmp_path)
@@ -155,7 +161,8 @@ def test_every_keras_zoo_model_takes_the_station_input(tmp_path: Path, architect
         {"model": {"architecture": architecture}, "training": {"epochs": 1, "batch_size": 16}}
     )
     x_train, y_train, x_val, y_val = _arrays(
-        "one-hot" if architecture == "two-input" else "ordinal"
+        "one-hot" if architecture == "two-input" else "ordinal",
+        previous_weather=config.features.previous_weather,
     )
     rng = np.random.default_rng(1)
     stations = StationInputs(
@@ -220,3 +227,44 @@ def test_tf_core_refuses_the_station_input_with_a_clear_reason(tmp_path: Path):
             stations=stations,
         )
     assert not (tmp_path / "objects").exists()  # refused before any training
+
+
+def test_shared_weather_reads_both_days_with_one_set_of_weights(tmp_path: Path):
+    import keras
+
+    config = RetrainConfig.model_validate(
+        {"model": {"architecture": "shared-weather"}, "training": {"epochs": 2, "batch_size": 8}}
+    )
+    x_train, y_train, x_val, y_val = _arrays(previous_weather=True)
+    assert x_train.shape[1] == 15  # 11 columns and the day before's 4 weather columns
+    model = build_model(config.model, 15)
+    assert [t.name for t in model.inputs] == ["calendar", "weather", "previous_weather"]
+    encoders = [layer for layer in model.layers if layer.name.startswith("weather_encoder")]
+    assert len(encoders) == 1  # one layer object, called on both inputs
+    h = config.model.hidden_units
+    shared = 4 * h + h
+    assert encoders[0].count_params() == shared
+    # Counted once: calendar 7 -> h, the encoder 4 -> h, joined 3h -> 16 -> 1.
+    expected = (7 * h + h) + shared + (3 * h * 16 + 16) + (16 + 1)
+    assert model.count_params() == expected
+    lines: list[str] = []
+    model.summary(line_length=160, print_fn=lambda line, **_: lines.append(line))
+    summary = "\n".join(lines)
+    # One row for the encoder (connected to both weather inputs), its parameters in the
+    # total once.
+    assert summary.count("weather_encoder (Dense)") == 1
+    assert f"Total params: {expected:,}" in summary
+
+    run = train_arrays(
+        x_train, y_train, x_val, y_val, config.model, config.training, ArtifactStore(tmp_path)
+    )
+    loaded = keras.saving.load_model(verify(run.checkpoints[-1]), safe_mode=True)
+    assert loaded.count_params() == expected  # still shared after the .keras round trip
+    # The same weather on either input is encoded identically: the same weights, trained.
+    encoder = loaded.get_layer("weather_encoder")
+    both = keras.Model(loaded.inputs, [encoder(loaded.inputs[1]), encoder(loaded.inputs[2])])
+    weather = x_val[:, 7:11]
+    today, yesterday = both.predict((x_val[:, :7], weather, weather), verbose=0)
+    np.testing.assert_array_equal(today, yesterday)
+    initial = build_model(config.model, 15).get_layer("weather_encoder").get_weights()[0]
+    assert not np.allclose(encoder.get_weights()[0], initial)
