@@ -80,10 +80,10 @@ def test_two_retraining_runs_triggered_together_do_not_overlap(stack: PrefectSta
 
 
 def readme_snippet(containing: str) -> str:
-    """The README's python block that contains ``containing``, as written."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    """The python block of docs/deployments.md with ``containing``, as written."""
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "deployments.md").read_text()
     blocks = [b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if containing in b]
-    assert len(blocks) == 1, f"expected one README python block with {containing!r}"
+    assert len(blocks) == 1, f"expected one python block in docs/deployments.md with {containing!r}"
     return blocks[0]
 
 
