@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -68,27 +67,23 @@ def print_backtest(report: Any) -> None:
 
 def run_backtest(args: argparse.Namespace) -> int:
     """Run the backtest flow from parsed arguments; returns the process exit code."""
-    import yaml
-    from pydantic import ValidationError
+    from flows.cli import (
+        CONFIG_ERRORS,
+        _prepare_local_server,
+        describe_config_error,
+        run_and_report,
+    )
 
     try:
         config = build_backtest_config(args)
-    except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
-        print(f"bikeflow: invalid backtest configuration: {error}", file=sys.stderr)
-        return 2
-    if not os.environ.get("PREFECT_API_URL"):
-        # As `bikeflow run`: the embedded server may start slowly on a busy machine.
-        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    except CONFIG_ERRORS as error:
+        message = describe_config_error(error)
+        print(f"bikeflow: invalid backtest configuration: {message}", file=sys.stderr)
+        return 1
+    _prepare_local_server()
     from flows.backtest import backtest
-    from tasks.errors import BikeflowError
 
-    state = backtest(config, return_state=True)
-    if state.is_completed():
-        print_backtest(state.result())
-        return 0
-    failure = state.result(raise_on_failure=False)
-    known = isinstance(failure, BikeflowError)
-    message = str(failure) if known else f"{type(failure).__name__}: {failure}"
-    print(f"bikeflow: backtest failed ({state.name}): {message}", file=sys.stderr)
-    return 1
+    code, report = run_and_report(backtest, config, "backtest")
+    if code == 0:
+        print_backtest(report)
+    return code

@@ -401,16 +401,13 @@ def add_plan_parser(commands: Any) -> None:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Plan from parsed arguments and print it; returns the process exit code."""
-    import yaml
-    from pydantic import ValidationError
-
-    from flows.cli import build_config
+    from flows.cli import CONFIG_ERRORS, build_config, describe_config_error
 
     try:
         config = build_config(RetrainConfig, args.plan_destinations, args)
-    except (ValidationError, ValueError, OSError, yaml.YAMLError) as error:
-        print(f"bikeflow: invalid configuration: {error}", file=sys.stderr)
-        return 2
+    except CONFIG_ERRORS as error:
+        print(f"bikeflow: invalid configuration: {describe_config_error(error)}", file=sys.stderr)
+        return 1
     if not Path(config.store_root).expanduser().exists():
         print(f"bikeflow plan: no store at {config.store_root} yet; every step will run")
     print_plan(plan_retrain(config))

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ValidationInfo
 
 from schemas.sources import local_source
 from tasks.errors import PathRefusedError
@@ -141,3 +141,25 @@ def _data(value: str, info: ValidationInfo) -> str:
 OutputFolder = Annotated[str, AfterValidator(_folder)]
 OutputFile = Annotated[str, AfterValidator(_file)]
 DataFolder = Annotated[str, AfterValidator(_data)]
+
+
+def check_path_fields(config: BaseModel, unwritten: tuple[str, ...] = ()) -> None:
+    """Run every path field's check on its value, defaults included, nested models too.
+
+    Pydantic validates only the values it is given, and a preset or zoo entry resolves a full
+    config back to the fields that differ from the defaults, so a default path (``runs/latest``)
+    is never checked by validation alone; the flows' first task calls this.
+    """
+    for name, info in type(config).model_fields.items():
+        value = getattr(config, name)
+        if isinstance(value, BaseModel):
+            check_path_fields(value, unwritten)
+            continue
+        for item in info.metadata:
+            check = getattr(item, "func", None)
+            if check is _folder:
+                check_output_folder(value, name, on_disk=name not in unwritten)
+            elif check is _file:
+                check_output_file(value, name)
+            elif check is _data:
+                check_data_folder(value, name)

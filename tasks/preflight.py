@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ValidationError
 
 from schemas.config import PredictConfig, RetrainConfig, SweepConfig
-from schemas.paths import OUTPUT_NOT_WRITTEN
+from schemas.paths import OUTPUT_NOT_WRITTEN, check_path_fields
 from tasks.errors import BikeflowError
 
 
@@ -30,6 +30,7 @@ def recheck(config: BaseModel) -> None:
             if isinstance(cause, BikeflowError):
                 raise type(cause)(str(cause)) from None
         raise
+    check_path_fields(config, tuple(context["unwritten"]) if context else ())
 
 
 @task(name="check_paths", cache_policy=NO_CACHE, persist_result=False)

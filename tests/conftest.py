@@ -7,6 +7,14 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+# Prefect reads PREFECT_HOME when it is first imported: give this test process a home of its
+# own (before the import below), so that the runs the tests start in subprocesses (the CLI's
+# embedded server, its cache records) never share ~/.prefect with the user or with another
+# pytest worker (-n 2; each worker imports this file itself, after the controller did).
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(
+    prefix=f"bikeflow-tests-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"
+)
+
 import numpy as np
 import pandas as pd
 import pytest

@@ -20,6 +20,7 @@ BEFORE_EVALUATE = (
     "normalise_features",
     "train_model",
     "select_best_epoch",
+    "assemble_forecaster",
 )
 
 
@@ -36,8 +37,8 @@ def test_editing_code_reruns_the_steps_that_import_it(tmp_path: Path, small_conf
     )
     copy.edit(
         "tasks/evaluate.py",
-        "    predicted = predict_counts(best.model, x_test, stats, s_test)\n",
-        "    predicted = predict_counts(best.model, x_test, stats, s_test) + OFFSET\n",
+        "    predicted = raw_predictions(published, table, plan.test)\n",
+        "    predicted = raw_predictions(published, table, plan.test) + OFFSET\n",
     )
     config = small_config.model_dump_json()
     first = copy.retrain(config)

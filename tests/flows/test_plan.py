@@ -26,6 +26,7 @@ CACHED_STEPS = (
     "normalise_features",
     "train_model",
     "select_best_epoch",
+    "assemble_forecaster",
     "evaluate_model",
 )
 
@@ -62,8 +63,8 @@ def test_plan_agrees_with_the_run_that_follows(tmp_path: Path, small_config: Ret
     )
     copy.edit(
         "tasks/evaluate.py",
-        "    predicted = predict_counts(best.model, x_test, stats, s_test)\n",
-        "    predicted = predict_counts(best.model, x_test, stats, s_test) + OFFSET\n",
+        "    predicted = raw_predictions(published, table, plan.test)\n",
+        "    predicted = raw_predictions(published, table, plan.test) + OFFSET\n",
     )
 
     # Nothing cached yet.
@@ -133,7 +134,7 @@ def test_plan_command_prints_each_step(
     ]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "0 of 10 steps cached" in out
+    assert "0 of 11 steps cached" in out
     assert "ingest_source        will run  " in out
     assert "publish_run          will run  runs in every run" in out
-    assert main(["plan", "--epochs", "0"]) == 2
+    assert main(["plan", "--epochs", "0"]) == 1

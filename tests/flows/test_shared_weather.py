@@ -18,7 +18,7 @@ def test_shared_weather_retrains_and_predicts_with_the_day_before_from_the_input
     small_config: RetrainConfig, caplog: pytest.LogCaptureFixture
 ):
     config = RetrainConfig.model_validate(
-        {**small_config.model_dump(), "model": {"architecture": "shared-weather"}}
+        {**small_config.model_dump(exclude_unset=True), "model": {"architecture": "shared-weather"}}
     )
     assert config.features.previous_weather
     with caplog.at_level(logging.WARNING):
