@@ -293,6 +293,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     if args.command == "sweep":
         return run_sweep(args)
+    if args.command == "backtest":
+        from flows.cli_backtest import run_backtest
+
+        return run_backtest(args)
+    if args.command == "plan":
+        from flows.cli_plan import run_plan
+
+        return run_plan(args)
     try:
         config = build_config(RetrainConfig, destinations, args)
     except CONFIG_ERRORS as error:

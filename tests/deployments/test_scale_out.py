@@ -191,11 +191,25 @@ def _wait_all(stack: PrefectStack, ids: list[str], timeout: float) -> list[dict[
 
 
 def _task_runs(stack: PrefectStack, ids: list[str]) -> list[dict[str, Any]]:
+    """The task runs of these flow runs and of their subflows (prepare_data holds the data
+    steps), each with ``flow_run_id`` set to the top-level run it belongs to."""
+    top = {run_id: run_id for run_id in ids}
+    for run_id in ids:
+        response = stack.request(
+            "POST",
+            "/flow_runs/filter",
+            json={"flow_runs": {"parent_flow_run_id": {"any_": [run_id]}}, "limit": 200},
+        )
+        response.raise_for_status()
+        top.update({subflow["id"]: run_id for subflow in response.json()})
     response = stack.request(
-        "POST", "/task_runs/filter", json={"flow_runs": {"id": {"any_": ids}}, "limit": 200}
+        "POST", "/task_runs/filter", json={"flow_runs": {"id": {"any_": list(top)}}, "limit": 200}
     )
     response.raise_for_status()
-    return response.json()
+    runs = response.json()
+    for run in runs:
+        run["flow_run_id"] = top[run["flow_run_id"]]
+    return runs
 
 
 def _worker(run: dict[str, Any]) -> str:

@@ -116,7 +116,12 @@ def task_runs(state, timeout: float = 60.0) -> dict[str, list[str]]:
     from prefect import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    flow_run = FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))
+    from tests.flows.test_retrain import with_subflows
+
+    # The data steps run in the prepare_data subflow.
+    flow_run = FlowRunFilter(
+        id=FlowRunFilterId(any_=with_subflows(state.state_details.flow_run_id))
+    )
     deadline = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while True:
