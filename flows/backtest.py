@@ -1,8 +1,9 @@
 """The backtest flow: the nightly retrain job replayed over history, policy against policy.
 
 At every origin the model trains on the rows before it with the retrain flow's own cached
-tasks (split, normalise, train, select), so a rerun is Cached and origins train in parallel,
-``max_parallel`` at a time. The promotion rule then runs against the backtest's own registry
+tasks (split, normalise, then the ensemble's train, select, refit and assemble), so a rerun is
+Cached; every origin's members share one queue, ``max_parallel`` trainings at a time. The
+promotion rule (``promotion`` of the base config) then runs against the backtest's own registry
 (a fresh one under ``backtest_dir/registries/`` per run, never the real registry), and the
 model each policy serves is scored on the window after the origin (``tasks.backtest``).
 """
@@ -13,7 +14,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow
-from prefect.futures import wait
 from prefect.transactions import transaction
 
 from schemas.config import BacktestConfig
@@ -25,11 +25,10 @@ from tasks.backtest import (
     publish_backtest,
     replay_origin,
 )
+from tasks.ensemble import assemble_forecaster, train_member_sets
 from tasks.ingest import ingest_source
 from tasks.normalise import normalise_features
-from tasks.select import select_best_epoch
 from tasks.split import split_by_date
-from tasks.train import train_model
 from tasks.validate import validate_records
 
 
@@ -52,22 +51,28 @@ def backtest(config: BacktestConfig = BacktestConfig()) -> BacktestReport:  # no
         normalise_features(cut, plan, base.store_root, base.features)
         for cut, plan in zip(before, plans, strict=True)
     ]
-    runs = []
-    for begin in range(0, len(origins), config.max_parallel):
-        futures = [
-            train_model.submit(item, base.model, base.training, base.store_root)
-            for item in data[begin : begin + config.max_parallel]
-        ]
-        wait(futures)
-        runs += [future.result() for future in futures]
-    best = [select_best_epoch(run) for run in runs]
+    member_sets = train_member_sets(
+        data, base.model, base.training, base.store_root, config.max_parallel
+    )
+    models = [
+        assemble_forecaster(members, base.model, base.training, base.store_root)
+        for members in member_sets
+    ]
     registry_root = _fresh_registry(config)
     results: list[OriginResult] = []
     for i, origin in enumerate(origins):
         first = results[0].challenger if results else None
         results.append(
             replay_origin(
-                registry_root, table, origin, before[i], plans[i], data[i], best[i], first
+                registry_root,
+                base.promotion,
+                table,
+                origin,
+                before[i],
+                plans[i],
+                data[i],
+                models[i],
+                first,
             )
         )
     return publish_backtest(config, table, results, registry_root)

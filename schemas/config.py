@@ -517,7 +517,11 @@ class BacktestConfig(_Frozen):
         description="Last day a window may cover (YYYY-MM-DD); empty: the data's last day.",
     )
     max_parallel: int = Field(
-        2, ge=1, le=256, description="Origins training at once (one child process each)."
+        2,
+        ge=1,
+        le=256,
+        description="Trainings at once across all origins and ensemble members (one child "
+        "process each).",
     )
     backtest_dir: DataFolder = Field(
         "runs/backtest",

@@ -2,8 +2,9 @@
 
 Policies compared on the same origins and windows:
 
-- ``evidence``: the registry's rule (``Registry.promote``: the challenger replaces the champion
-  only if it scores better on the newest test window);
+- ``evidence``: the registry's rule (``Registry.promote`` with the base config's
+  ``promotion``: by default the challenger replaces the champion only on paired bootstrap
+  evidence that it scores better on the newest test window);
 - ``always``: every origin's new model replaces the last;
 - ``never``: the first origin's model serves forever;
 - ``linear``: the linear baseline (least squares on the normalised training rows), refitted
@@ -26,13 +27,13 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from schemas.config import BacktestConfig
+from schemas.config import BacktestConfig, PromotionConfig
 from tasks.caching import ArtifactCache
+from tasks.ensemble import Forecaster
 from tasks.errors import SplitError
 from tasks.evaluate import Scores, fit_linear, predict_linear, regression_scores
 from tasks.normalise import NormalisedData
 from tasks.registry import Decision, ModelVersion, Registry
-from tasks.select import BestEpoch
 from tasks.split import SplitPlan
 from tasks.store import ArtifactStore, load_array, publish_directory
 from tasks.validate import TableData
@@ -155,13 +156,14 @@ def cut_before(table: TableData, origin: Origin, store_root: str) -> TableData:
 def decide(
     registry: Registry,
     challenger: ModelVersion,
+    promotion: PromotionConfig,
     features: np.ndarray,
     target: np.ndarray,
     stations: np.ndarray | None,
     dates: np.ndarray,
 ) -> Decision:
     """The registry's promotion rule, in one place (the rule itself lives in tasks.registry)."""
-    return registry.promote(challenger, features, target, stations, dates)
+    return registry.promote(challenger, features, target, stations, dates, promotion)
 
 
 def _rows(table: TableData, start: int, stop: int) -> dict[str, Any]:
@@ -179,22 +181,30 @@ def _rows(table: TableData, start: int, stop: int) -> dict[str, Any]:
 @task(name="replay_origin", cache_policy=NO_CACHE, persist_result=False)
 def replay_origin(
     registry_root: str,
+    promotion: PromotionConfig,
     table: TableData,
     origin: Origin,
     before: TableData,
     plan: SplitPlan,
     data: NormalisedData,
-    best: BestEpoch,
+    model: Forecaster,
     first: str | None,
 ) -> OriginResult:
     """Register the origin's model, apply the promotion rule, score every policy's model."""
     # Not cached: the decision depends on the backtest registry's champion at this point.
     registry = Registry(registry_root)
-    metrics = {"best_epoch": best.epoch, "best_val_loss": best.val_loss, "origin": origin.date}
+    metrics = {
+        "best_epoch": model.best.epoch,
+        "best_val_loss": model.best.val_loss,
+        "members": len(model.members),
+        "refit": model.refit,
+        "origin": origin.date,
+    }
     challenger = registry.register(
-        best.model, data.statistics_file, metrics, before.source_sha256, plan.test
+        model.model, data.statistics_file, metrics, before.source_sha256, plan.test
     )
-    decision = decide(registry, challenger, **_rows(before, plan.test.start, plan.test.stop))
+    rows = _rows(before, plan.test.start, plan.test.stop)
+    decision = decide(registry, challenger, promotion, **rows)
     window = _rows(table, origin.start, origin.stop)
     served = {
         "evidence": decision.champion_after,

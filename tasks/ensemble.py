@@ -91,50 +91,69 @@ def refit_training(training: TrainingConfig, best: BestEpoch) -> TrainingConfig:
 
 
 def train_in_parallel(
-    data: NormalisedData,
+    jobs: Sequence[tuple[NormalisedData, TrainingConfig]],
     model: ModelConfig,
-    trainings: Sequence[TrainingConfig],
     store_root: str,
     max_parallel: int,
 ) -> list[TrainingRun]:
-    """Run ``train_model`` once per training, at most ``max_parallel`` child processes at once.
+    """Run ``train_model`` once per (data, training) job, ``max_parallel`` child processes at once.
 
     The sweep's mechanism: futures submitted a batch at a time, every one resolved here (a
-    failed member raises).
+    failed member raises). One job runs in the flow's own thread, as a one-member run always has.
     """
-    if len(trainings) == 1:
-        return [train_model(data, model, trainings[0], store_root)]
+    if len(jobs) == 1:
+        data, training = jobs[0]
+        return [train_model(data, model, training, store_root)]
     runs: list[TrainingRun] = []
-    for begin in range(0, len(trainings), max_parallel):
+    for begin in range(0, len(jobs), max_parallel):
         futures = [
             train_model.submit(data, model, training, store_root)
-            for training in trainings[begin : begin + max_parallel]
+            for data, training in jobs[begin : begin + max_parallel]
         ]
         wait(futures)
         runs += [future.result() for future in futures]
     return runs
 
 
+def train_member_sets(
+    datasets: Sequence[NormalisedData],
+    model: ModelConfig,
+    training: TrainingConfig,
+    store_root: str,
+    max_parallel: int,
+) -> list[list[Member]]:
+    """Every dataset's members (the backtest's origins, or a run's one dataset), trained together.
+
+    All members of all datasets share one queue of ``max_parallel`` trainings, then every
+    chosen epoch's refit shares another, so two cores stay busy across origins.
+    """
+    from tasks.select import select_best_epoch
+
+    trainings = member_trainings(training)
+    jobs = [(data, member) for data in datasets for member in trainings]
+    runs = train_in_parallel(jobs, model, store_root, max_parallel)
+    bests = [select_best_epoch(run) for run in runs]
+    refits: list[TrainingRun | None] = [None] * len(runs)
+    if training.refit:
+        extended = [refit_data(data, store_root) for data in datasets]
+        again = [
+            (extended[index // len(trainings)], refit_training(member, best))
+            for index, ((_, member), best) in enumerate(zip(jobs, bests, strict=True))
+        ]
+        refits = list(train_in_parallel(again, model, store_root, max_parallel))
+    members = [
+        Member(seed=member.seed, run=run, best=best, refit=refit)
+        for (_, member), run, best, refit in zip(jobs, runs, bests, refits, strict=True)
+    ]
+    size = len(trainings)
+    return [members[begin : begin + size] for begin in range(0, len(members), size)]
+
+
 def train_members(
     data: NormalisedData, model: ModelConfig, training: TrainingConfig, store_root: str
 ) -> list[Member]:
     """Train the members in parallel, choose each one's epoch on validation, refit if asked."""
-    from tasks.select import select_best_epoch
-
-    trainings = member_trainings(training)
-    runs = train_in_parallel(data, model, trainings, store_root, training.parallel_members)
-    bests = [select_best_epoch(run) for run in runs]
-    refits: list[TrainingRun | None] = [None] * len(runs)
-    if training.refit:
-        extended = refit_data(data, store_root)
-        again = [refit_training(t, b) for t, b in zip(trainings, bests, strict=True)]
-        refits = list(
-            train_in_parallel(extended, model, again, store_root, training.parallel_members)
-        )
-    return [
-        Member(seed=t.seed, run=run, best=best, refit=refit)
-        for t, run, best, refit in zip(trainings, runs, bests, refits, strict=True)
-    ]
+    return train_member_sets([data], model, training, store_root, training.parallel_members)[0]
 
 
 def _concatenate(store: ArtifactStore, first: ArrayRef, second: ArrayRef) -> ArrayRef:

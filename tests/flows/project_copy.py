@@ -98,6 +98,22 @@ class ProjectCopy:
 
 def task_states(flow_run_id: str, timeout: float = 60.0) -> dict[str, str]:
     """Task name -> final state name of every task run of one flow run."""
+    return {
+        run.name.rsplit("-", 1)[0]: run.state.name
+        for run in _final_task_runs(flow_run_id, timeout)
+        if run.state
+    }
+
+
+def task_run_counts(flow_run_id: str, timeout: float = 60.0) -> dict[str, int]:
+    """Task name -> how many task runs of it one flow run (and its subflows) made."""
+    from collections import Counter
+
+    runs = _final_task_runs(flow_run_id, timeout)
+    return dict(Counter(run.name.rsplit("-", 1)[0] for run in runs))
+
+
+def _final_task_runs(flow_run_id: str, timeout: float) -> list:
     import time
     from uuid import UUID
 
@@ -127,4 +143,4 @@ def task_states(flow_run_id: str, timeout: float = 60.0) -> dict[str, str]:
             if time.monotonic() > deadline:
                 raise AssertionError(f"task runs without a final state: {runs}")
             time.sleep(0.5)
-    return {run.name.rsplit("-", 1)[0]: run.state.name for run in runs if run.state}
+    return runs

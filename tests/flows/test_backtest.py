@@ -11,7 +11,7 @@ from flows.backtest import backtest
 from schemas.config import BacktestConfig, RetrainConfig, SplitConfig, TrainingConfig
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.backtest import POLICIES
-from tests.flows.project_copy import task_states
+from tests.flows.project_copy import task_run_counts, task_states
 
 pytestmark = pytest.mark.slow
 
@@ -77,3 +77,46 @@ def test_backtest_command_refuses_a_bad_flag(capsys: pytest.CaptureFixture[str])
 
     assert main(["backtest", "--every-days", "0"]) == 1
     assert "every_days" in capsys.readouterr().err
+
+
+def test_every_origin_trains_the_configured_ensemble_and_promotes_by_its_rule(tmp_path: Path):
+    import json
+
+    from schemas.config import PromotionConfig
+    from tasks.registry import Registry
+
+    source = tmp_path / "day.csv"
+    source.write_bytes(to_csv_bytes(regime_change(160, 400)))
+    config = BacktestConfig(
+        base=RetrainConfig(
+            source=str(source),
+            store_root=str(tmp_path / "store"),
+            output_dir=str(tmp_path / "out"),
+            registry_root=str(tmp_path / "models"),
+            split=SplitConfig(test_days=10),
+            training=TrainingConfig(
+                epochs=3, batch_size=32, learning_rate=0.05, ensemble_size=2, refit=True
+            ),
+            promotion=PromotionConfig(rule="point", min_rmse_gain=5.0),
+        ),
+        start_date="2011-05-01",
+        every_days=20,
+        end_date="2011-06-09",
+        backtest_dir=str(tmp_path / "backtest"),
+    )
+    state = backtest(config, return_state=True)
+    report = state.result()
+    assert [r.origin.date for r in report.origins] == ["2011-05-01", "2011-05-21"]
+    counts = task_run_counts(str(state.state_details.flow_run_id))
+    # Two origins x two members, each trained and then refitted: eight trainings, two models.
+    assert counts["train_model"] == 8
+    assert counts["refit_data"] == 2
+    assert counts["assemble_forecaster"] == 2
+    registry = Registry(report.registry_root)
+    for result in report.origins:
+        version = registry.read_version(result.challenger)
+        assert version.metrics["members"] == 2 and version.metrics["refit"] is True
+    decisions = sorted((Path(report.registry_root) / "decisions").glob("*.json"))
+    assert len(decisions) == 2
+    rules = {json.loads(p.read_text())["promotion"]["rule"] for p in decisions}
+    assert rules == {"point"}  # the base config's rule, not the registry's default
