@@ -32,6 +32,7 @@ from tasks.caching import ArtifactCache
 from tasks.ensemble import Forecaster
 from tasks.errors import SplitError
 from tasks.evaluate import Scores, fit_linear, predict_linear, regression_scores
+from tasks.figures import figure_png, new_figure
 from tasks.normalise import NormalisedData
 from tasks.registry import Decision, ModelVersion, Registry
 from tasks.split import SplitPlan
@@ -280,12 +281,7 @@ def backtest_csv(results: list[OriginResult]) -> bytes:
 
 def backtest_plot(results: list[OriginResult]) -> bytes:
     """RMSE per window of every policy, as PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(8, 3.6), dpi=80)
+    figure, axes = new_figure((8, 3.6), 80)
     origins = [np.datetime64(r.origin.date) for r in results]
     for policy in POLICIES:
         axes.plot(origins, [r.scores[policy].rmse for r in results], marker="o", label=policy)
@@ -294,10 +290,7 @@ def backtest_plot(results: list[OriginResult]) -> bytes:
     axes.legend()
     figure.autofmt_xdate()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def backtest_markdown(report: BacktestReport) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pandas as pd
 from prefect import task
@@ -11,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tasks.bundle import ModelBundle
 from tasks.caching import ArtifactCache
+from tasks.figures import figure_png, new_figure
 from tasks.normalise import NormalisedData
 from tasks.select import BestEpoch
 from tasks.split import SplitPlan, Window
@@ -101,18 +100,13 @@ def plot_predictions(
     ``by_date`` sums the rows of each date first (one row per station and date: the line
     shows the whole system's day instead of a zigzag through the stations).
     """
-    import matplotlib
-
     if by_date:
         frame = pd.DataFrame({"date": dates, "actual": actual, "predicted": predicted})
         totals = frame.groupby("date", sort=True).sum()
         dates = totals.index.to_numpy()
         actual, predicted = totals["actual"].to_numpy(), totals["predicted"].to_numpy()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(figsize=(10, 4.5), dpi=100)
+    figure, axes = new_figure((10, 4.5), 100)
     axes.plot(dates, actual, label="actual", color="#1f77b4")
     axes.plot(dates, predicted, label="predicted", color="#ff7f0e")
     axes.set_xlabel("day")
@@ -121,10 +115,7 @@ def plot_predictions(
     axes.legend()
     figure.autofmt_xdate()
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def raw_predictions(bundle: ModelBundle, table: TableData, window: Window) -> np.ndarray:

@@ -18,6 +18,7 @@ import io
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 # What one image may take in a markdown artifact (the base64 text, not the PNG bytes).
@@ -60,6 +61,26 @@ def png_bytes_data_uri(png: bytes, max_chars: int = MAX_DATA_URI_CHARS) -> str:
         uri = _uri(compact_png(png, width=width))
     check_data_uri_size(uri, max_chars)
     return uri
+
+
+def new_figure(size: tuple[float, float], dpi: int) -> tuple[Figure, Axes]:
+    """A figure with one axes on matplotlib's file-only backend (no display on a worker)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size, dpi=dpi)
+
+
+def figure_png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, then closed; no software tag, so equal plots are equal bytes."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
 
 
 def png_data_uri(figure: Figure, dpi: int = 100, max_chars: int = MAX_DATA_URI_CHARS) -> str:

@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict
 
 from tasks.evaluate import Evaluation
-from tasks.figures import png_bytes_data_uri
+from tasks.figures import figure_png, new_figure, png_bytes_data_uri
 from tasks.select import BestEpoch
 from tasks.store import FileRef, publish_directory
 from tasks.train import TrainingRun
@@ -128,14 +128,9 @@ def plot_validation_curves(
     results: Sequence[TrialResult], size: tuple[float, float] = (10, 5), dpi: int = 100
 ) -> bytes:
     """Validation loss per epoch of every trial, one colour per config, as PNG bytes."""
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axes = plt.subplots(figsize=size, dpi=dpi)
+    figure, axes = new_figure(size, dpi)
     labels = sorted({r.label for r in results})
     colours = plt.get_cmap("tab10")
     for index, label in enumerate(labels):
@@ -154,10 +149,7 @@ def plot_validation_curves(
     axes.set_title("Sweep: validation curves (one line per seed)")
     axes.legend(fontsize=8)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", metadata={"Software": None})
-    plt.close(figure)
-    return buffer.getvalue()
+    return figure_png(figure)
 
 
 def _finite(value: float) -> float | None:

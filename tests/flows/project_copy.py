@@ -54,6 +54,22 @@ class ProjectCopy:
             )
         self.records = root / "records"
 
+    def add_evaluate_offset(self) -> None:
+        """A helper module that only evaluate imports: ``OFFSET`` added to every prediction."""
+        (self.root / "tasks" / "report_offset.py").write_text(
+            '"""Offset added to evaluated predictions (test helper)."""\n\nOFFSET = 0.0\n'
+        )
+        self.edit(
+            "tasks/evaluate.py",
+            "from tasks.caching import ArtifactCache\n",
+            "from tasks.caching import ArtifactCache\nfrom tasks.report_offset import OFFSET\n",
+        )
+        self.edit(
+            "tasks/evaluate.py",
+            "    predicted = raw_predictions(published, table, plan.test)\n",
+            "    predicted = raw_predictions(published, table, plan.test) + OFFSET\n",
+        )
+
     def edit(self, relative: str, old: str, new: str) -> None:
         """Replace one exact piece of a copied source file (it must be there once)."""
         path = self.root / relative

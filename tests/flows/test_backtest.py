@@ -3,14 +3,22 @@ replacing the model every origin must beat keeping the first model forever."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from flows.backtest import backtest
-from schemas.config import BacktestConfig, RetrainConfig, SplitConfig, TrainingConfig
+from schemas.config import (
+    BacktestConfig,
+    PromotionConfig,
+    RetrainConfig,
+    SplitConfig,
+    TrainingConfig,
+)
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.backtest import POLICIES
+from tasks.registry import Registry
 from tests.flows.project_copy import task_run_counts, task_states
 
 pytestmark = pytest.mark.slow
@@ -25,21 +33,34 @@ def regime_change(days: int, change: int):
     return frame
 
 
-def test_always_replacing_beats_never_retraining_after_a_regime_change(tmp_path: Path):
+def backtest_config(
+    tmp_path: Path, frame, training: TrainingConfig, **backtest: object
+) -> BacktestConfig:
+    """A backtest of ``frame`` (written as the source) with every folder under ``tmp_path``."""
     source = tmp_path / "day.csv"
-    source.write_bytes(to_csv_bytes(regime_change(250, 130)))
-    config = BacktestConfig(
-        base=RetrainConfig(
-            source=str(source),
-            store_root=str(tmp_path / "store"),
-            output_dir=str(tmp_path / "out"),
-            registry_root=str(tmp_path / "models"),
-            split=SplitConfig(test_days=10),
-            training=TrainingConfig(epochs=8, batch_size=16, learning_rate=0.05),
-        ),
+    source.write_bytes(to_csv_bytes(frame))
+    promotion = backtest.pop("promotion", PromotionConfig())
+    base = RetrainConfig(
+        source=str(source),
+        store_root=str(tmp_path / "store"),
+        output_dir=str(tmp_path / "out"),
+        registry_root=str(tmp_path / "models"),
+        split=SplitConfig(test_days=10),
+        training=training,
+        promotion=promotion,
+    )
+    return BacktestConfig.model_validate(
+        {"base": base, "backtest_dir": str(tmp_path / "backtest"), **backtest}
+    )
+
+
+def test_always_replacing_beats_never_retraining_after_a_regime_change(tmp_path: Path):
+    config = backtest_config(
+        tmp_path,
+        regime_change(250, 130),
+        TrainingConfig(epochs=8, batch_size=16, learning_rate=0.05),
         start_date="2011-06-09",  # day 160: 30 days after the change
         every_days=30,
-        backtest_dir=str(tmp_path / "backtest"),
     )
     state = backtest(config, return_state=True)
     report = state.result()
@@ -80,29 +101,14 @@ def test_backtest_command_refuses_a_bad_flag(capsys: pytest.CaptureFixture[str])
 
 
 def test_every_origin_trains_the_configured_ensemble_and_promotes_by_its_rule(tmp_path: Path):
-    import json
-
-    from schemas.config import PromotionConfig
-    from tasks.registry import Registry
-
-    source = tmp_path / "day.csv"
-    source.write_bytes(to_csv_bytes(regime_change(160, 400)))
-    config = BacktestConfig(
-        base=RetrainConfig(
-            source=str(source),
-            store_root=str(tmp_path / "store"),
-            output_dir=str(tmp_path / "out"),
-            registry_root=str(tmp_path / "models"),
-            split=SplitConfig(test_days=10),
-            training=TrainingConfig(
-                epochs=3, batch_size=32, learning_rate=0.05, ensemble_size=2, refit=True
-            ),
-            promotion=PromotionConfig(rule="point", min_rmse_gain=5.0),
-        ),
+    config = backtest_config(
+        tmp_path,
+        regime_change(160, 400),  # no change inside the data: the rule alone decides
+        TrainingConfig(epochs=3, batch_size=32, learning_rate=0.05, ensemble_size=2, refit=True),
+        promotion=PromotionConfig(rule="point", min_rmse_gain=5.0),
         start_date="2011-05-01",
         every_days=20,
         end_date="2011-06-09",
-        backtest_dir=str(tmp_path / "backtest"),
     )
     state = backtest(config, return_state=True)
     report = state.result()

@@ -26,20 +26,7 @@ BEFORE_EVALUATE = (
 
 def test_editing_code_reruns_the_steps_that_import_it(tmp_path: Path, small_config: RetrainConfig):
     copy = ProjectCopy(tmp_path / "project")
-    # A helper module that only evaluate imports: an offset added to every prediction.
-    (copy.root / "tasks" / "report_offset.py").write_text(
-        '"""Offset added to evaluated predictions (test helper)."""\n\nOFFSET = 0.0\n'
-    )
-    copy.edit(
-        "tasks/evaluate.py",
-        "from tasks.caching import ArtifactCache\n",
-        "from tasks.caching import ArtifactCache\nfrom tasks.report_offset import OFFSET\n",
-    )
-    copy.edit(
-        "tasks/evaluate.py",
-        "    predicted = raw_predictions(published, table, plan.test)\n",
-        "    predicted = raw_predictions(published, table, plan.test) + OFFSET\n",
-    )
+    copy.add_evaluate_offset()  # a helper module only evaluate imports
     config = small_config.model_dump_json()
     first = copy.retrain(config)
     assert first["state"] == "Completed"

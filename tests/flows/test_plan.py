@@ -53,19 +53,7 @@ def reasons(steps: dict[str, dict], name: str) -> str:
 
 def test_plan_agrees_with_the_run_that_follows(tmp_path: Path, small_config: RetrainConfig):
     copy = ProjectCopy(tmp_path / "project")
-    (copy.root / "tasks" / "report_offset.py").write_text(
-        '"""Offset added to evaluated predictions (test helper)."""\n\nOFFSET = 0.0\n'
-    )
-    copy.edit(
-        "tasks/evaluate.py",
-        "from tasks.caching import ArtifactCache\n",
-        "from tasks.caching import ArtifactCache\nfrom tasks.report_offset import OFFSET\n",
-    )
-    copy.edit(
-        "tasks/evaluate.py",
-        "    predicted = raw_predictions(published, table, plan.test)\n",
-        "    predicted = raw_predictions(published, table, plan.test) + OFFSET\n",
-    )
+    copy.add_evaluate_offset()  # a helper module only evaluate imports
 
     # Nothing cached yet.
     steps = plan_then_run(copy, small_config)
