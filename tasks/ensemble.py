@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.caching import ArtifactCache
+from tasks.models import describe_architecture
 from tasks.select import BestEpoch
 from tasks.statistics import NormalisedData
 from tasks.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
@@ -256,8 +257,8 @@ def model_card(
     lines = [
         "# Model card",
         "",
-        f"- Architecture: `{model.architecture}` ({model.hidden_layers} hidden layers of "
-        f"{model.hidden_units} units, {model.activation}); Keras model `{published.name}`",
+        f"- Architecture: `{model.architecture}` ({describe_architecture(model)}); Keras model "
+        f"`{published.name}`",
         f"- Members: {len(members)} ({averaged}), seeds {', '.join(str(m.seed) for m in members)}",
         f"- Epochs: up to {training.epochs} each ({training.optimizer}, learning rate "
         f"{training.learning_rate:g} x{training.decay_rate:g}/epoch, batch {training.batch_size}); "

@@ -190,6 +190,23 @@ def build_model(model: ModelConfig, n_features: int, station_rows: int = 0) -> k
     )
 
 
+def describe_architecture(model: ModelConfig) -> str:
+    """The network's shape in one phrase, as ``build_model`` builds it (for the model card)."""
+    units = f"{model.hidden_units} {model.activation} units"
+    if model.architecture == "two-input":
+        return (
+            f"a calendar branch and a weather branch of {units} each, concatenated, then "
+            f"Dense 16 ({model.activation}) -> 1"
+        )
+    if model.architecture == "shared-weather":
+        return (
+            f"a calendar branch of {units} beside one weather encoder of {units} shared by the "
+            f"day's and the day before's weather, concatenated, then Dense 16 "
+            f"({model.activation}) -> 1"
+        )
+    return f"{model.hidden_layers} hidden layers of {units} -> 1"
+
+
 def input_blocks(architecture: str, n_features: int) -> list[tuple[str, int, int]]:
     """Name and column block (start, stop) of each feature input, before any model exists."""
     if architecture == "two-input":

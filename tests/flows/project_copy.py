@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -121,15 +122,21 @@ def task_states(flow_run_id: str, timeout: float = 60.0) -> dict[str, str]:
     }
 
 
-def task_run_counts(flow_run_id: str, timeout: float = 60.0) -> dict[str, int]:
-    """Task name -> how many task runs of it one flow run (and its subflows) made."""
-    from collections import Counter
+def task_run_states(
+    flow_run_id: str, expected: Iterable[str] = (), timeout: float = 60.0
+) -> dict[str, list[str]]:
+    """Task name -> the final state names of all its runs in one flow run (and its subflows).
 
-    runs = _final_task_runs(flow_run_id, timeout)
-    return dict(Counter(run.name.rsplit("-", 1)[0] for run in runs))
+    Waits until every task named in ``expected`` has reported at least one run.
+    """
+    found: dict[str, list[str]] = {}
+    for run in _final_task_runs(flow_run_id, timeout, set(expected)):
+        if run.state:
+            found.setdefault(run.name.rsplit("-", 1)[0], []).append(run.state.name)
+    return found
 
 
-def _final_task_runs(flow_run_id: str, timeout: float) -> list:
+def _final_task_runs(flow_run_id: str, timeout: float, expected: set[str] | None = None) -> list:
     import time
     from uuid import UUID
 
@@ -154,7 +161,9 @@ def _final_task_runs(flow_run_id: str, timeout: float) -> list:
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))
             )
             # Task-run states reach the API as events, a moment after the flow returns.
-            if runs and all(run.state is not None and run.state.is_final() for run in runs):
+            names = {run.name.rsplit("-", 1)[0] for run in runs}
+            final = all(run.state is not None and run.state.is_final() for run in runs)
+            if runs and final and names >= (expected or set()):
                 break
             if time.monotonic() > deadline:
                 raise AssertionError(f"task runs without a final state: {runs}")

@@ -19,7 +19,7 @@ from schemas.config import (
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.backtest import POLICIES
 from tasks.registry import Registry
-from tests.flows.project_copy import task_run_counts, task_states
+from tests.flows.project_copy import task_run_states, task_states
 
 pytestmark = pytest.mark.slow
 
@@ -113,11 +113,11 @@ def test_every_origin_trains_the_configured_ensemble_and_promotes_by_its_rule(tm
     state = backtest(config, return_state=True)
     report = state.result()
     assert [r.origin.date for r in report.origins] == ["2011-05-01", "2011-05-21"]
-    counts = task_run_counts(str(state.state_details.flow_run_id))
+    runs = task_run_states(str(state.state_details.flow_run_id), ["assemble_forecaster"])
     # Two origins x two members, each trained and then refitted: eight trainings, two models.
-    assert counts["train_model"] == 8
-    assert counts["refit_data"] == 2
-    assert counts["assemble_forecaster"] == 2
+    assert runs["train_model"] == ["Completed"] * 8
+    assert runs["refit_data"] == ["Completed"] * 2
+    assert runs["assemble_forecaster"] == ["Completed"] * 2
     registry = Registry(report.registry_root)
     for result in report.origins:
         version = registry.read_version(result.challenger)

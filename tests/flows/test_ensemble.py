@@ -14,6 +14,7 @@ from schemas.records import COUNT_COLUMNS
 from tasks.bundle import ModelBundle
 from tasks.evaluate import regression_scores
 from tasks.registry import Registry
+from tests.flows.project_copy import task_run_states
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +49,7 @@ def test_ensemble_refit_publishes_one_averaged_model_and_reruns_all_cached(
     card = (output / "model_card.md").read_text()
     for part in ("Members: 2", "Refit: yes", f"Parameters: {model.count_params():,}", "average"):
         assert part in card
+    assert "2 hidden layers of 16 sigmoid units" in card  # the small config's seed MLP
 
     # Parity: the published folder, through the bundle API on raw rows, gives the flow's
     # test predictions (predictions.csv rounds to 0.1) and its recorded test RMSE.
@@ -109,34 +111,9 @@ EXPECTED = (
 )
 
 
-def task_runs(state, timeout: float = 60.0) -> dict[str, list[str]]:
+def task_runs(state) -> dict[str, list[str]]:
     """Task name -> the final state names of its runs in one flow run (all steps arrived)."""
-    import time
-
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    from tests.flows.test_retrain import with_subflows
-
-    # The data steps run in the prepare_data subflow.
-    flow_run = FlowRunFilter(
-        id=FlowRunFilterId(any_=with_subflows(state.state_details.flow_run_id))
-    )
-    deadline = time.monotonic() + timeout
-    with get_client(sync_client=True) as client:
-        while True:
-            runs = client.read_task_runs(flow_run_filter=flow_run)
-            # Task-run states reach the API as events, a moment after the flow returns.
-            names = {run.name.rsplit("-", 1)[0] for run in runs}
-            final = all(run.state is not None and run.state.is_final() for run in runs)
-            if final and names >= set(EXPECTED):
-                break
-            assert time.monotonic() < deadline, f"task runs without a final state: {runs}"
-            time.sleep(0.5)
-    found: dict[str, list[str]] = {}
-    for run in runs:
-        found.setdefault(run.name.rsplit("-", 1)[0], []).append(run.state.name)
-    return found
+    return task_run_states(str(state.state_details.flow_run_id), EXPECTED)
 
 
 def _sha(path: Path) -> str:

@@ -9,7 +9,7 @@ import pytest
 from schemas.config import ModelConfig, RetrainConfig, TrainingConfig
 from schemas.synthetic import make_day_frame
 from tasks.encode import PreviousWeatherWarning, fit_encoding
-from tasks.models import build_model, model_inputs
+from tasks.models import build_model, describe_architecture, model_inputs
 from tasks.store import ArtifactStore, verify
 from tasks.tf_core import fit_tf_core, forward, restore_tf_checkpoint, train_arrays
 
@@ -268,3 +268,12 @@ def test_shared_weather_reads_both_days_with_one_set_of_weights(tmp_path: Path):
     np.testing.assert_array_equal(today, yesterday)
     initial = build_model(config.model, 15).get_layer("weather_encoder").get_weights()[0]
     assert not np.allclose(encoder.get_weights()[0], initial)
+
+
+def test_the_model_card_phrase_follows_each_architecture_as_built():
+    assert describe_architecture(ModelConfig()) == "2 hidden layers of 16 sigmoid units -> 1"
+    two_input = describe_architecture(ModelConfig(architecture="two-input", activation="relu"))
+    assert two_input.startswith("a calendar branch and a weather branch of 16 relu units each")
+    assert "shared by the day's and the day before's" in describe_architecture(
+        ModelConfig(architecture="shared-weather")
+    )
