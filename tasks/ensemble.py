@@ -131,23 +131,19 @@ def train_member_sets(
     from tasks.select import select_best_epoch
 
     trainings = member_trainings(training)
-    jobs = [(data, member) for data in datasets for member in trainings]
-    runs = train_in_parallel(jobs, model, store_root, max_parallel)
+    # (dataset index, member training), dataset by dataset.
+    jobs = [(index, member) for index in range(len(datasets)) for member in trainings]
+    runs = train_in_parallel([(datasets[i], t) for i, t in jobs], model, store_root, max_parallel)
     bests = [select_best_epoch(run) for run in runs]
     refits: list[TrainingRun | None] = [None] * len(runs)
     if training.refit:
         extended = [refit_data(data, store_root) for data in datasets]
-        again = [
-            (extended[index // len(trainings)], refit_training(member, best))
-            for index, ((_, member), best) in enumerate(zip(jobs, bests, strict=True))
-        ]
+        again = [(extended[i], refit_training(t, b)) for (i, t), b in zip(jobs, bests, strict=True)]
         refits = list(train_in_parallel(again, model, store_root, max_parallel))
-    members = [
-        Member(seed=member.seed, run=run, best=best, refit=refit)
-        for (_, member), run, best, refit in zip(jobs, runs, bests, refits, strict=True)
-    ]
-    size = len(trainings)
-    return [members[begin : begin + size] for begin in range(0, len(members), size)]
+    sets: list[list[Member]] = [[] for _ in datasets]
+    for (index, member), run, best, refit in zip(jobs, runs, bests, refits, strict=True):
+        sets[index].append(Member(seed=member.seed, run=run, best=best, refit=refit))
+    return sets
 
 
 def train_members(

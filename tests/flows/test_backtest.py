@@ -34,12 +34,15 @@ def regime_change(days: int, change: int):
 
 
 def backtest_config(
-    tmp_path: Path, frame, training: TrainingConfig, **backtest: object
+    tmp_path: Path,
+    frame,
+    training: TrainingConfig,
+    promotion: PromotionConfig = PromotionConfig(),  # noqa: B008
+    **backtest: object,
 ) -> BacktestConfig:
     """A backtest of ``frame`` (written as the source) with every folder under ``tmp_path``."""
     source = tmp_path / "day.csv"
     source.write_bytes(to_csv_bytes(frame))
-    promotion = backtest.pop("promotion", PromotionConfig())
     base = RetrainConfig(
         source=str(source),
         store_root=str(tmp_path / "store"),
