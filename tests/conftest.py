@@ -15,6 +15,12 @@ os.environ["PREFECT_HOME"] = tempfile.mkdtemp(
     prefix=f"bikeflow-tests-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"
 )
 
+# Tests that call a flow without the session server (prefect_server) get Prefect's ephemeral
+# one, which gives up after 20 s by default; on a loaded CI machine (two xdist workers
+# training, a deployment worker beside them) its start has taken longer. Subprocesses the
+# tests start (the CLI sets its own default too) inherit this.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,6 +35,18 @@ from tasks.table import TableData
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Run paths must stay under configured roots; tests write under the system temp folder.
 os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.gettempdir()]))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the files marked ``minutes`` first, keeping every file's tests together.
+
+    xdist (``--dist loadfile``) hands the files to its two workers in collection order. A
+    file that runs for many minutes, collected last (``tests/test_preset_real_data.py`` sorts
+    after every folder), would keep one worker busy long after the other has finished:
+    longest first lets both finish together.
+    """
+    first = {item.path for item in items if item.get_closest_marker("minutes") is not None}
+    items.sort(key=lambda item: item.path not in first)  # stable: file order is kept
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_data, pytest.mark.usefixtures("prefect_server")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.minutes,
+    pytest.mark.real_data,
+    pytest.mark.usefixtures("prefect_server"),
+]
 
 SEED_FIGURE_RMSE = 1170  # the seed's test RMSE, picked on the test set
 TARGET_RMSE = 950  # issue 11: median test RMSE over 5 seeds, through the flow

@@ -9,7 +9,12 @@ import pytest
 
 from flows.cli import main
 
-pytestmark = [pytest.mark.slow, pytest.mark.real_data, pytest.mark.usefixtures("prefect_server")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.minutes,
+    pytest.mark.real_data,
+    pytest.mark.usefixtures("prefect_server"),
+]
 
 
 @pytest.fixture(scope="module")
