@@ -44,9 +44,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from schemas.config import ModelConfig, SplitConfig, TrainingConfig
     from schemas.records import feature_columns
-    from tasks.ingest import RawData, fetch_source
+    from tasks.descriptors import RawData, SplitPlan
+    from tasks.ingest import fetch_source
     from tasks.normalise import NormalisedData, normalise_features
-    from tasks.split import SplitPlan, split_by_date
+    from tasks.split import split_by_date
     from tasks.store import ArtifactStore, load_array
     from tasks.table import TableData
     from tasks.validate import minimum_rows, validate_table

@@ -1,14 +1,16 @@
 """``bikeflow plan``: which steps of the retrain flow a run would reuse, which would run, and why.
 
-It computes each step's cache key with the flow's own policy (``ArtifactCache.key_material``
-on the same inputs, in the same wiring as ``flows/retrain.py``) and follows the same rebuild
-chain (``tasks.caching.resolve_key``) over the same Prefect result records, so it cannot
-disagree with the run that follows it. When a step will run, its key is compared with the
-nearest key that has a record (the key parts are kept in ``.keys/`` beside the records) and
-the differences are named: the source's digest, a parameter, a module's file. Records are
-read from the result storage directly; no flow run is created and no API server is started
-(a result-storage block, if configured, is read through ``PREFECT_API_URL``). TensorFlow is
-never imported.
+It computes each step's cache key as the step's policy does (``tasks.keys`` on the same
+inputs, in the same wiring as ``flows/retrain.py``; each task's name, parameters and policy
+read from its source by ``tasks.task_specs``) and follows the same rebuild chain
+(``tasks.keys.resolve_key``) over the same Prefect result records, so it cannot disagree with
+the run that follows it. When a step will run, its key is compared with the nearest key that
+has a record (the key parts are kept in ``.keys/`` beside the records) and the differences
+are named: the source's digest, a parameter, a module's file. No flow run is created and no
+API server is started. On the embedded default the records are read as files
+(``tasks.result_files``) and neither Prefect nor TensorFlow is imported; with
+``PREFECT_API_URL`` or any other setting that may move the records, Prefect's own result
+store reads them.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from schemas.config import RetrainConfig
+
+if TYPE_CHECKING:
+    from tasks.keys import Records
+    from tasks.task_specs import TaskSpec
 
 # Steps without a cross-run cache: they run in every flow run.
 ALWAYS_RUN = {
@@ -148,14 +154,13 @@ def explain(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
     return reasons
 
 
-def _index_entries(store: Any, task_name: str) -> list[dict[str, Any]]:
-    from tasks.caching import key_index
+def _index_entries(records: Records, task_name: str) -> list[dict[str, Any]]:
+    from tasks.keys import KEY_INDEX
 
-    folder = key_index(store)
-    if folder is None or not (folder / task_name).is_dir():
+    if records.folder is None or not (records.folder / KEY_INDEX / task_name).is_dir():
         return []
     entries = []
-    for path in (folder / task_name).glob("*.json"):
+    for path in (records.folder / KEY_INDEX / task_name).glob("*.json"):
         try:
             entries.append(json.loads(path.read_text()))
         except (OSError, ValueError):
@@ -163,12 +168,12 @@ def _index_entries(store: Any, task_name: str) -> list[dict[str, Any]]:
     return entries
 
 
-def nearest_reasons(store: Any, material: dict[str, Any]) -> list[str]:
+def nearest_reasons(records: Records, material: dict[str, Any]) -> list[str]:
     """Why a key has no record: its differences from the nearest key that has one."""
     task_name = str(material["task"])
     best: tuple[int, list[str]] | None = None
-    for entry in _index_entries(store, task_name):
-        if not store.exists(entry["key"]):
+    for entry in _index_entries(records, task_name):
+        if not records.exists(entry["key"]):
             continue
         reasons = explain(material, entry["material"])
         distance = len(_flatten(material).items() ^ _flatten(entry["material"]).items())
@@ -217,47 +222,58 @@ def result_store(task: Any) -> Any:
     return cast("ResultStore", store.update_for_task(task))
 
 
-def _plan_step(task: Any, args: tuple[Any, ...]) -> tuple[StepPlan, Any, Any]:
+def prefect_records(spec: TaskSpec) -> Records:
+    """The task's records through Prefect's result store (imports the task, and Prefect)."""
+    import importlib
+
+    from tasks.caching import PrefectRecords
+
+    task = getattr(importlib.import_module(spec.module), spec.function)
+    return PrefectRecords(result_store(task))
+
+
+def _plan_step(
+    spec: TaskSpec, args: tuple[Any, ...], files: Records | None
+) -> tuple[StepPlan, Any, Any]:
     """Plan one step from its call arguments: the plan, its cached result, its stale result."""
-    from prefect.utilities.callables import get_call_parameters
+    from tasks.keys import material_key, resolve_key
 
-    from tasks.caching import material_key, resolve_key
-
-    inputs = get_call_parameters(task.fn, args, {})
-    material = task.cache_policy.key_material(task, inputs)
+    material = spec.key_material(spec.bind(args))
     if material is None:
         why = "no cache key: the source cannot be read or fingerprinted"
-        return StepPlan(task.name, False, [why]), None, None
-    store = result_store(task)
-    resolved = resolve_key(store, material_key(material))
+        return StepPlan(spec.name, False, [why]), None, None
+    records = files if files is not None else prefect_records(spec)
+    resolved = resolve_key(records, material_key(material))
     if resolved.exists:
-        return StepPlan(task.name, True, list(resolved.problems)), resolved.result, None
-    reasons = list(resolved.problems) or nearest_reasons(store, material)
-    return StepPlan(task.name, False, reasons), None, resolved.stale
+        return StepPlan(spec.name, True, list(resolved.problems)), resolved.result, None
+    reasons = list(resolved.problems) or nearest_reasons(records, material)
+    return StepPlan(spec.name, False, reasons), None, resolved.stale
 
 
-def plan_retrain(config: RetrainConfig) -> list[StepPlan]:
-    """Plan every step of the retrain flow for ``config`` (the wiring of ``flows/retrain.py``)."""
-    from tasks.ensemble import (
-        Member,
-        assemble_forecaster,
-        member_trainings,
-        refit_data,
-        refit_training,
-    )
-    from tasks.evaluate import evaluate_model
-    from tasks.ingest import ingest_source
-    from tasks.normalise import normalise_features
-    from tasks.select import select_best_epoch
-    from tasks.split import split_by_date
-    from tasks.train import train_model
-    from tasks.validate import validate_records
+def plan_retrain(config: RetrainConfig, files: Records | None = None) -> list[StepPlan]:
+    """Plan every step of the retrain flow for ``config`` (the wiring of ``flows/retrain.py``).
+
+    ``files``: the records read without Prefect (``tasks.result_files``); None asks Prefect.
+    """
+    from tasks.descriptors import Member
+    from tasks.members import member_trainings, refit_training
+    from tasks.task_specs import task_spec
+
+    ingest_source = task_spec("tasks.ingest", "ingest_source")
+    validate_records = task_spec("tasks.validate", "validate_records")
+    split_by_date = task_spec("tasks.split", "split_by_date")
+    normalise_features = task_spec("tasks.normalise", "normalise_features")
+    train_model = task_spec("tasks.train", "train_model")
+    select_best_epoch = task_spec("tasks.select", "select_best_epoch")
+    refit_data = task_spec("tasks.ensemble", "refit_data")
+    assemble_forecaster = task_spec("tasks.ensemble", "assemble_forecaster")
+    evaluate_model = task_spec("tasks.evaluate", "evaluate_model")
 
     plans: list[StepPlan] = []
     running: set[str] = set()  # steps that will run with outputs nobody can know yet
     rebuilding: set[str] = set()  # steps that will only rebuild the same outputs again
 
-    def step(task: Any, *args: Any, after: tuple[str, ...] = ()) -> Any:
+    def step(task: TaskSpec, *args: Any, after: tuple[str, ...] = ()) -> Any:
         unknown = [name for name in after if name in running]
         if unknown:
             # Its inputs are outputs of a step that will run: unknown until that step has run.
@@ -266,7 +282,7 @@ def plan_retrain(config: RetrainConfig) -> list[StepPlan]:
             plans.append(StepPlan(task.name, False, reasons, after_running=True))
             running.add(task.name)
             return None
-        plan, result, stale = _plan_step(task, args)
+        plan, result, stale = _plan_step(task, args, files)
         rebuilt = [name for name in after if name in rebuilding]
         if plan.cached and rebuilt:
             plan.reasons.append(f"(once {', '.join(rebuilt)} rebuilds the same artifacts)")
@@ -410,5 +426,18 @@ def run_plan(args: argparse.Namespace) -> int:
         return 1
     if not Path(config.store_root).expanduser().exists():
         print(f"bikeflow plan: no store at {config.store_root} yet; every step will run")
-    print_plan(plan_retrain(config))
+    print_plan(plan_steps(config))
     return 0
+
+
+def plan_steps(config: RetrainConfig) -> list[StepPlan]:
+    """Plan from the record files when the environment allows, else through Prefect."""
+    from tasks.result_files import UnknownRecordFormatError, local_result_files
+
+    files = local_result_files()
+    if files is not None:
+        try:
+            return plan_retrain(config, files)
+        except UnknownRecordFormatError:
+            pass  # a record written some other way: Prefect reads it as the run would
+    return plan_retrain(config, None)

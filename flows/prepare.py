@@ -11,9 +11,10 @@ from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import FeatureConfig, RetrainConfig
+from tasks.descriptors import SplitPlan
 from tasks.ingest import ingest_source
 from tasks.normalise import NormalisedData, normalise_features
-from tasks.split import SplitPlan, split_by_date
+from tasks.split import split_by_date
 from tasks.table import TableData
 from tasks.validate import validate_records
 

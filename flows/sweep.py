@@ -17,10 +17,11 @@ from prefect.logging import get_run_logger
 
 from flows.prepare import prepare_data
 from schemas.config import SweepConfig
-from tasks.ensemble import Member, assemble_forecaster
+from tasks.descriptors import Evaluation, Member
+from tasks.ensemble import assemble_forecaster
 from tasks.error_logs import install_user_error_filter
 from tasks.errors import TrainingError
-from tasks.evaluate import Evaluation, evaluate_model
+from tasks.evaluate import evaluate_model
 from tasks.leaderboard import (
     Leaderboard,
     TrialResult,

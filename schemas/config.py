@@ -22,6 +22,9 @@ from schemas.paths import (
 )
 from schemas.sources import Source
 
+# A source's rows: one a day (day.csv) or one an hour (hour.csv).
+Granularity = Literal["day", "hour"]
+
 __all__ = ["ROOTS_ENV", "allowed_roots", "contained_path"]
 
 UCI_BIKE_SHARING_URL = "https://archive.ics.uci.edu/static/public/275/bike+sharing+dataset.zip"
@@ -244,7 +247,7 @@ class RetrainConfig(_Frozen):
         description="day.csv or the UCI 'Bike Sharing Dataset' zip: a local path or an "
         "http(s) URL. Default: the dataset's public UCI download.",
     )
-    granularity: Literal["day", "hour"] = Field(
+    granularity: Granularity = Field(
         "day",
         description="Record granularity of the source: day (day.csv, one row per day) or hour "
         "(hour.csv, one row per hour; missing hours are warnings). Either may have a station "

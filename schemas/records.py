@@ -10,13 +10,13 @@ named from ``FRAME_RULES``.
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-Granularity = Literal["day", "hour"]
+from schemas.config import Granularity
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "season",

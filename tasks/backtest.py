@@ -29,13 +29,12 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.config import BacktestConfig, PromotionConfig
 from tasks.caching import ArtifactCache
-from tasks.ensemble import Forecaster
+from tasks.descriptors import Forecaster, Scores, SplitPlan
 from tasks.errors import SplitError
-from tasks.evaluate import Scores, fit_linear, predict_linear, regression_scores
+from tasks.evaluate import fit_linear, predict_linear, regression_scores
 from tasks.figures import figure_png, new_figure
 from tasks.normalise import NormalisedData
 from tasks.registry import Decision, ModelVersion, Registry
-from tasks.split import SplitPlan
 from tasks.store import ArtifactStore, load_array, publish_directory
 from tasks.validate import TableData
 

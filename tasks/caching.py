@@ -4,8 +4,9 @@ Prefect's DEFAULT policy includes the run id, so it never hits across runs, and 
 path hashes the string rather than the file. ``ArtifactCache`` hashes what a step really
 depends on: the descriptors it receives (which carry sha256 digests), the parameters passed
 to it, and the source of the task's module and of every project module it imports (found
-from the import graph, so no list can leave a helper out). The parts of each key are kept
-beside the records (``.keys/<task>/<key>.json``) so ``bikeflow plan`` can say what changed.
+from the import graph, so no list can leave a helper out); the keys themselves are built in
+``tasks.keys``, which ``bikeflow plan`` shares. The parts of each key are kept beside the
+records (``.keys/<task>/<key>.json``) so ``bikeflow plan`` can say what changed.
 Before it lets Prefect reuse a cached result it checks that every artifact the result refers
 to is still intact; if one was deleted or altered, it moves to a fresh key so the step runs
 again and rebuilds it.
@@ -22,11 +23,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import os
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,42 +37,8 @@ from prefect.locking.protocol import LockManager
 from prefect.logging import get_run_logger
 from prefect.results import ResultStore
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
-from pydantic import BaseModel
 
-from tasks.source import closure_digests
-from tasks.store import ArrayRef, FileRef, Ref, is_intact, write_file_atomic
-
-# Bump to invalidate every cached step at once (e.g. after changing the descriptor format).
-CACHE_FORMAT = 2
-_MAX_REBUILDS = 64
-
-
-def canonical(value: Any) -> Any:
-    """Turn a step's inputs into plain JSON data with a stable form."""
-    if isinstance(value, BaseModel):
-        return {"__model__": type(value).__name__, **value.model_dump(mode="json")}
-    if isinstance(value, dict):
-        return {str(key): canonical(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [canonical(item) for item in value]
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    raise TypeError(f"cannot build a cache key from a {type(value).__name__}")
-
-
-def iter_refs(value: Any) -> Iterator[Ref]:
-    """Yield every artifact descriptor inside a task result."""
-    if isinstance(value, ArrayRef | FileRef):
-        yield value
-    elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from iter_refs(getattr(value, name))
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from iter_refs(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from iter_refs(item)
+from tasks.keys import material_key, record_material, resolve_key, step_material
 
 
 class FlockLockManager(LockManager):
@@ -202,88 +167,27 @@ class FlockLockManager(LockManager):
 CACHE_LOCKS = FlockLockManager()
 
 
-def _chain(key: str) -> str:
-    return hashlib.sha256(f"{key}:rebuilt".encode()).hexdigest()
-
-
-def material_key(material: dict[str, Any]) -> str:
-    """The cache key: the sha256 of the key material's canonical JSON."""
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
-
-
 @dataclass(frozen=True)
-class Resolved:
-    """Where a key's usable record is (or would be written), and why earlier ones were passed.
+class PrefectRecords:
+    """Prefect's result store seen as ``tasks.keys.Records`` (what the flow's tasks use)."""
 
-    ``result`` is the usable record's result; ``stale`` the result of the first record that
-    was passed over because its artifacts are broken (what a rebuild is expected to redo).
-    """
+    store: ResultStore
 
-    key: str
-    problems: tuple[str, ...] = ()
-    exists: bool = False
-    result: Any = None
-    stale: Any = None
+    @property
+    def folder(self) -> Path | None:
+        """The local storage's folder (None: the records are in a remote storage block)."""
+        storage = self.store.result_storage
+        if not isinstance(storage, LocalFileSystem) or storage.basepath is None:
+            return None
+        return Path(storage.basepath).expanduser().resolve()
 
+    def exists(self, key: str) -> bool:
+        """Tell whether the store holds a usable record under ``key``."""
+        return self.store.exists(key)
 
-def resolve_key(store: ResultStore, key: str) -> Resolved:
-    """Follow the rebuild chain from ``key`` past unreadable records and broken artifacts.
-
-    The flow (``compute_key``) and ``bikeflow plan`` both call this, so they agree on which
-    record a step would reuse, or why it must run.
-    """
-    problems: list[str] = []
-    stale: Any = None
-    for _ in range(_MAX_REBUILDS):
-        if not store.exists(key):
-            return Resolved(key, tuple(problems), stale=stale)
-        try:
-            cached = store.read(key).result
-        except Exception:  # an unreadable record is as good as a missing one
-            problems.append(f"cached record {key[:12]} is unreadable")
-            key = _chain(key)
-            continue
-        broken = [ref.path for ref in iter_refs(cached) if not is_intact(ref)]
-        if not broken:
-            return Resolved(key, tuple(problems), exists=True, result=cached, stale=stale)
-        problems.append(f"cached artifact missing or corrupt: {', '.join(broken)}")
-        if stale is None:
-            stale = cached
-        key = _chain(key)
-    return Resolved(key, tuple(problems), stale=stale)
-
-
-KEY_INDEX = ".keys"
-
-
-def key_index(store: ResultStore) -> Path | None:
-    """The folder of key-material files beside the records (None: records are not local files)."""
-    storage = store.result_storage
-    if not isinstance(storage, LocalFileSystem) or storage.basepath is None:
-        return None
-    return Path(storage.basepath).expanduser().resolve() / KEY_INDEX
-
-
-def record_material(store: ResultStore, key: str, material: dict[str, Any]) -> None:
-    """Keep the parts of a key (inputs, parameters, code digests) so plan can diff against it."""
-    folder = key_index(store)
-    if folder is None:
-        return
-    path = folder / str(material["task"]) / f"{key}.json"
-    if not path.exists():
-        write_file_atomic(path, json.dumps({"key": key, "material": material}).encode())
-
-
-def step_material(
-    task: Any, inputs: dict[str, Any], modules: tuple[str, ...] = ()
-) -> dict[str, Any]:
-    """What a step's key is a hash of: its name, its code closure and its inputs."""
-    return {
-        "format": CACHE_FORMAT,
-        "task": task.name,
-        "code": closure_digests(task.fn.__module__, *modules),
-        "inputs": canonical(inputs),
-    }
+    def read_result(self, key: str) -> Any:
+        """The result in the record under ``key``."""
+        return self.store.read(key).result
 
 
 @dataclass
@@ -301,7 +205,7 @@ class ArtifactCache(CachePolicy):
 
     def key_material(self, task: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Return everything the key is a hash of (None: do not cache); subclasses add to it."""
-        return step_material(task, inputs, self.modules)
+        return step_material(task.name, task.fn.__module__, inputs, self.modules)
 
     def compute_key(
         self,
@@ -317,9 +221,10 @@ class ArtifactCache(CachePolicy):
         store = task_ctx.result_store
         if store is None:
             return key
-        resolved = resolve_key(store, key)
+        records = PrefectRecords(store)
+        resolved = resolve_key(records, key)
         logger = get_run_logger()
         for problem in resolved.problems:
             logger.warning("%s; rebuilding", problem)
-        record_material(store, resolved.key, material)
+        record_material(records, resolved.key, material)
         return resolved.key

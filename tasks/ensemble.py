@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from prefect import task
 from prefect.futures import wait
-from pydantic import BaseModel, ConfigDict
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.caching import ArtifactCache
+from tasks.descriptors import BestEpoch, Forecaster, Member
+from tasks.members import member_trainings, refit_training
 from tasks.models import describe_architecture
-from tasks.select import BestEpoch
 from tasks.statistics import NormalisedData
 from tasks.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
 from tasks.train import TrainingRun, train_model
@@ -34,61 +34,7 @@ from tasks.train import TrainingRun, train_model
 if TYPE_CHECKING:
     import keras
 
-MEMBER_SEED_STRIDE = 1000
-SEED_LIMIT = 2**31 - 1
 CHUNK_ROWS = 1 << 18
-
-
-class Member(BaseModel):
-    """One member: its training, the epoch its validation curve chose, and its refit."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    seed: int
-    run: TrainingRun
-    best: BestEpoch
-    refit: TrainingRun | None = None
-
-    @property
-    def final(self) -> FileRef:
-        """The member's model: the refit's last epoch, or the chosen epoch's checkpoint."""
-        return self.refit.checkpoints[-1] if self.refit is not None else self.best.model
-
-
-class Forecaster(BaseModel):
-    """The run's model: its members, the model scored on validation, and the published one."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    members: tuple[Member, ...]
-    refit: bool
-    # The members' chosen epochs averaged (mean epoch and losses): validation is scored on
-    # it, since a refitted member has seen the validation rows.
-    best: BestEpoch
-    # The published model: the final members averaged (the best checkpoint for one member).
-    model: FileRef
-    parameters: int
-    card: str
-
-
-def member_trainings(training: TrainingConfig) -> list[TrainingConfig]:
-    """One training config per member: the seed stepped by 1000, ensemble fields at 1/off."""
-    return [
-        training.model_copy(
-            update={
-                "seed": (training.seed + MEMBER_SEED_STRIDE * index) % SEED_LIMIT,
-                "ensemble_size": 1,
-                "refit": False,
-                "parallel_members": TrainingConfig.model_fields["parallel_members"].default,
-            }
-        )
-        for index in range(training.ensemble_size)
-    ]
-
-
-def refit_training(training: TrainingConfig, best: BestEpoch) -> TrainingConfig:
-    """A member's refit: same seed and settings, for the epoch count validation chose."""
-    return training.model_copy(update={"epochs": best.epoch})
 
 
 def train_in_parallel(

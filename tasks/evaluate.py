@@ -5,41 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from prefect import task
-from pydantic import BaseModel, ConfigDict
 
 from tasks.bundle import ModelBundle
 from tasks.caching import ArtifactCache
+from tasks.descriptors import BestEpoch, Evaluation, Scores, SplitPlan, Window
 from tasks.figures import figure_png, new_figure
 from tasks.normalise import NormalisedData
-from tasks.select import BestEpoch
-from tasks.split import SplitPlan, Window
 from tasks.store import ArtifactStore, FileRef, load_array, verify
 from tasks.table import TableData
 
 LINEAR_CHUNK_ROWS = 1 << 18
-
-
-class Scores(BaseModel):
-    """Regression scores in bike counts."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    rmse: float
-    mae: float
-    r2: float
-    wape: float
-
-
-class Evaluation(BaseModel):
-    """Test and validation scores of the model and of the baselines, plus the report files."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    test: Scores
-    validation: Scores
-    baselines: dict[str, Scores]
-    predictions: FileRef
-    plot: FileRef
 
 
 def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import itertools
 import time
@@ -16,11 +15,12 @@ from urllib.parse import urlparse
 
 import httpx
 from prefect import task
-from pydantic import BaseModel, ConfigDict
 
-from schemas.sources import check_host, check_source
+from schemas.sources import check_source
 from tasks.caching import ArtifactCache
+from tasks.descriptors import RawData
 from tasks.errors import ArtifactError, SourceError
+from tasks.source_access import http_client, is_url, local_path, source_key_material
 from tasks.store import ArtifactStore, FileRef
 
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
@@ -42,38 +42,6 @@ def looks_like_markup(start: bytes) -> bool:
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
-class RawData(BaseModel):
-    """The ingested source: the bytes as fetched and the CSV table taken from them."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    source: str
-    fetched: FileRef
-    table: FileRef
-    member: str | None = None
-
-
-def is_url(source: str) -> bool:
-    """Tell whether a source names an http(s) URL rather than a local file."""
-    return urlparse(source).scheme in ("http", "https")
-
-
-def local_path(source: str) -> Path:
-    """Resolve a local source (plain path or file:// URL) to an existing file."""
-    parsed = urlparse(source)
-    if parsed.scheme == "file":
-        source = parsed.path
-    elif len(parsed.scheme) > 1:  # one letter would be a Windows drive, not a scheme
-        raise SourceError(
-            f"source {source!r}: only http(s) URLs and local files are supported, "
-            f"not {parsed.scheme!r}"
-        )
-    path = Path(source).expanduser().resolve()
-    if not path.is_file():
-        raise SourceError(f"source {path}: no such file")
-    return path
-
-
 PROGRESS_SECONDS = 10.0  # a progress line at most this often: long downloads, quiet logs
 
 
@@ -91,20 +59,6 @@ def _with_progress(chunks: Iterator[bytes], total: int, url: str) -> Iterator[by
             share = f" of {total / 1e6:.1f} MB ({100 * received / total:.0f}%)" if total else ""
             logger.info("downloaded %.1f MB%s from %s", received / 1e6, share, url)
         yield chunk
-
-
-def _allowed_request(request: httpx.Request) -> None:
-    # httpx calls this before every request it sends, each redirect included, so a redirect
-    # to a host the allow-list does not name is refused before its connection is opened.
-    url = request.url
-    check_host(str(url), url.host, url.port, url.scheme)
-
-
-def http_client(timeout: float) -> httpx.Client:
-    """An httpx client that follows redirects only to hosts the source allow-list permits."""
-    return httpx.Client(
-        timeout=timeout, follow_redirects=True, event_hooks={"request": [_allowed_request]}
-    )
 
 
 def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
@@ -257,30 +211,7 @@ class SourceFingerprint(ArtifactCache):
 
     def key_material(self, task: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
         material = super().key_material(task, inputs)
-        if material is None:
-            return None
-        source = inputs["source"]
-        # The same relative store_root in two working folders is two stores.
-        material["store"] = str(Path(inputs["store_root"]).expanduser().resolve())
-        try:
-            check_source(source)  # refused: no key, and the task itself reports the refusal
-            if is_url(source):
-                with http_client(10.0) as client:
-                    response = client.head(source)
-                validators = [response.headers.get(name) for name in ("etag", "last-modified")]
-                if response.status_code != 200 or not any(validators):
-                    return None
-                material["source"] = [*validators, response.headers.get("content-length")]
-            else:
-                digest = hashlib.sha256()
-                with open(local_path(source), "rb") as handle:
-                    while chunk := handle.read(1 << 20):
-                        digest.update(chunk)
-                material["source"] = digest.hexdigest()
-        except (SourceError, OSError, httpx.HTTPError):
-            # No key: the task runs and reports the problem with the source itself.
-            return None
-        return material
+        return None if material is None else source_key_material(material, inputs)
 
 
 @task(

@@ -11,9 +11,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict
 
-from tasks.evaluate import Evaluation
+from tasks.descriptors import BestEpoch, Evaluation
 from tasks.figures import figure_png, new_figure, png_bytes_data_uri
-from tasks.select import BestEpoch
 from tasks.store import FileRef, publish_directory
 from tasks.train import TrainingRun
 from tasks.trials import Trial, TrialRun

@@ -9,6 +9,7 @@ from prefect import task
 
 from schemas.config import FeatureConfig
 from tasks.caching import ArtifactCache
+from tasks.descriptors import SplitPlan, Window
 from tasks.encode import (
     FeatureEncoding,
     StationVocabulary,
@@ -20,7 +21,6 @@ from tasks.encode import (
     transform_target,
 )
 from tasks.logs import run_logger
-from tasks.split import SplitPlan, Window
 from tasks.statistics import NormalisedData, Statistics
 from tasks.store import ArrayRef, ArtifactStore, load_array
 from tasks.table import TableData

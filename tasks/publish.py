@@ -11,12 +11,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import RetrainConfig
+from tasks.descriptors import Evaluation, Forecaster, SplitPlan
 from tasks.drift import NewDataReport
-from tasks.ensemble import Forecaster
-from tasks.evaluate import Evaluation
 from tasks.figures import markdown_image, png_bytes_data_uri
 from tasks.normalise import NormalisedData
-from tasks.split import SplitPlan
 from tasks.store import FileRef, publish_directory, read_bytes
 from tasks.table import TableData
 

@@ -43,13 +43,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.config import PromotionConfig, RetrainConfig
 from tasks.bundle import ModelBundle
-from tasks.ensemble import Forecaster
+from tasks.descriptors import Evaluation, Forecaster, Scores, SplitPlan, Window
 from tasks.errors import ArtifactError, NoChampionError
-from tasks.evaluate import Evaluation, Scores, regression_scores
+from tasks.evaluate import regression_scores
 from tasks.evidence import Evidence, bootstrap_evidence, daily_squared_errors
 from tasks.normalise import NormalisedData, Statistics
 from tasks.publish import build_metrics
-from tasks.split import SplitPlan, Window
 from tasks.store import FileRef, _fsync_dir, load_array, sha256_file, verify, write_file_atomic
 from tasks.table import TableData
 

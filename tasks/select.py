@@ -7,23 +7,11 @@ from collections.abc import Sequence
 
 from prefect import task
 from prefect.logging import get_run_logger
-from pydantic import BaseModel, ConfigDict
 
 from tasks.caching import ArtifactCache
+from tasks.descriptors import BestEpoch
 from tasks.errors import TrainingError
-from tasks.store import FileRef
 from tasks.train import EpochRecord, TrainingRun
-
-
-class BestEpoch(BaseModel):
-    """The chosen epoch, its losses and its checkpoint."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    epoch: int
-    val_loss: float
-    loss: float
-    model: FileRef
 
 
 def best_epoch_index(history: Sequence[EpochRecord]) -> int:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 from prefect import task
-from pydantic import BaseModel, ConfigDict
 
 from schemas.config import SplitConfig
 from tasks.caching import ArtifactCache
+from tasks.descriptors import SplitPlan, Window
 from tasks.errors import SplitError
 from tasks.store import load_array
 from tasks.table import TableData
@@ -16,28 +16,6 @@ from tasks.table import TableData
 # that can pick an epoch.
 MIN_TRAIN_DAYS = 10
 MIN_VALIDATION_DAYS = 1
-
-
-class Window(BaseModel):
-    """Rows ``start``..``stop - 1`` of the table, covering ``first_date``..``last_date``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    start: int
-    stop: int
-    days: int
-    first_date: str
-    last_date: str
-
-
-class SplitPlan(BaseModel):
-    """Three ordered, disjoint date windows."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    train: Window
-    validation: Window
-    test: Window
 
 
 def plan_split(dates: np.ndarray, test_days: int, validation_fraction: float) -> SplitPlan:

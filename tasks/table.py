@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.records import Granularity
+from schemas.config import Granularity
 from tasks.store import ArrayRef, FileRef
 
 

@@ -22,8 +22,8 @@ from schemas.records import (
 from schemas.report import ValidationReport
 from schemas.validation import RecordValidator
 from tasks.caching import ArtifactCache
+from tasks.descriptors import RawData
 from tasks.errors import DataValidationError
-from tasks.ingest import RawData
 from tasks.split import MIN_TRAIN_DAYS, MIN_VALIDATION_DAYS
 from tasks.store import ArrayAppender, ArrayRef, ArtifactStore, load_array, verify
 from tasks.table import TableData

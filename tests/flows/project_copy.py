@@ -34,12 +34,13 @@ print(json.dumps({
 
 PLAN_SCRIPT = """
 import json, sys
-from flows.cli_plan import plan_retrain
+from flows.cli_plan import plan_steps
 from schemas.config import RetrainConfig
-plans = plan_retrain(RetrainConfig.model_validate_json(sys.argv[1]))
+plans = plan_steps(RetrainConfig.model_validate_json(sys.argv[1]))
 print(json.dumps({
     "steps": {plan.step: {"status": plan.status, "reasons": plan.reasons} for plan in plans},
     "tensorflow": "tensorflow" in sys.modules,
+    "prefect": "prefect" in sys.modules,
 }))
 """
 
@@ -78,22 +79,30 @@ class ProjectCopy:
         assert text.count(old) == 1, f"{old!r} is not in {relative} exactly once"
         path.write_text(text.replace(old, new))
 
-    def env(self) -> dict[str, str]:
-        """The environment of a process that imports the copy, not the project."""
+    def env(self, api: bool = True) -> dict[str, str]:
+        """The environment of a process that imports the copy, not the project.
+
+        ``api=False`` leaves out the session server, as on the embedded default (the records
+        are the same local files: the server has no default result storage).
+        """
         env = dict(os.environ)
         env["PYTHONPATH"] = str(self.root)
-        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+        env.pop("PREFECT_API_URL", None)
+        if api:
+            env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
         env["PREFECT_LOCAL_STORAGE_PATH"] = str(self.records)
         env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return env
 
-    def python(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    def python(
+        self, *args: str, timeout: float = 600, api: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         """Run the interpreter in the copy's folder."""
         return subprocess.run(
             [sys.executable, *args],
             cwd=self.root,
-            env=self.env(),
+            env=self.env(api),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -106,9 +115,9 @@ class ProjectCopy:
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def plan(self, config_json: str) -> dict[str, Any]:
-        """Plan the copy's retrain flow in a fresh interpreter."""
-        done = self.python("-c", PLAN_SCRIPT, config_json)
+    def plan(self, config_json: str, api: bool = False) -> dict[str, Any]:
+        """Plan the copy's retrain flow in a fresh interpreter (by default without an API)."""
+        done = self.python("-c", PLAN_SCRIPT, config_json, api=api)
         assert done.returncode == 0, done.stderr[-3000:]
         return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -31,10 +31,23 @@ CACHED_STEPS = (
 )
 
 
-def plan_then_run(copy: ProjectCopy, config: RetrainConfig) -> dict[str, dict]:
-    """Plan, run, and check that every step's planned fate is its state in the run."""
+def plan_then_run(
+    copy: ProjectCopy, config: RetrainConfig, through_prefect: bool = False
+) -> dict[str, dict]:
+    """Plan, run, and check that every step's planned fate is its state in the run.
+
+    The plan reads the record files without Prefect (the embedded default); with
+    ``through_prefect`` it is made a second time against the API, through Prefect's result
+    store, and must be the same.
+    """
     planned = copy.plan(config.model_dump_json())
     assert planned["tensorflow"] is False
+    # Only retrain_when: new-data asks the registry (a Prefect module) for the champion.
+    assert planned["prefect"] is (config.retrain_when == "new-data")
+    if through_prefect:
+        again = copy.plan(config.model_dump_json(), api=True)
+        assert again["prefect"] is True
+        assert again["steps"] == planned["steps"]
     ran = copy.retrain(config.model_dump_json())
     assert ran["state"] == "Completed"
     states = task_states(ran["flow_run_id"])
@@ -61,7 +74,7 @@ def test_plan_agrees_with_the_run_that_follows(tmp_path: Path, small_config: Ret
     assert "upstream step ingest_source will run" in reasons(steps, "validate_records")
 
     # Everything cached.
-    steps = plan_then_run(copy, small_config)
+    steps = plan_then_run(copy, small_config, through_prefect=True)
     assert {n: s["status"] for n, s in steps.items() if n not in ALWAYS} == dict.fromkeys(
         CACHED_STEPS, "cached"
     )
@@ -89,7 +102,7 @@ def test_plan_agrees_with_the_run_that_follows(tmp_path: Path, small_config: Ret
     ]
     x_train = max(normalised, key=lambda p: arrays[p].shape[0])
     x_train.write_bytes(x_train.read_bytes()[:-64])
-    steps = plan_then_run(copy, changed)
+    steps = plan_then_run(copy, changed, through_prefect=True)
     assert "cached artifact missing or corrupt" in reasons(steps, "normalise_features")
     assert str(x_train) in reasons(steps, "normalise_features")
     assert steps["train_model"]["status"] == "cached"

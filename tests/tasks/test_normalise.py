@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import tasks.normalise as normalise
-from tasks.split import Window
+from tasks.descriptors import Window
 from tasks.store import ArtifactStore, load_array
 from tasks.table import TableData
 
@@ -77,7 +77,7 @@ def _table(store: ArtifactStore, features: np.ndarray, target: np.ndarray) -> Ta
 
 
 def test_task_writes_rank_two_float32_splits(tmp_path: Path):
-    from tasks.split import SplitPlan
+    from tasks.descriptors import SplitPlan
 
     store = ArtifactStore(tmp_path)
     rng = np.random.default_rng(2)
@@ -93,8 +93,8 @@ def test_task_writes_rank_two_float32_splits(tmp_path: Path):
 
 
 def test_task_refuses_an_altered_input(tmp_path: Path):
+    from tasks.descriptors import SplitPlan
     from tasks.errors import ArtifactError
-    from tasks.split import SplitPlan
 
     store = ArtifactStore(tmp_path)
     table = _table(store, np.zeros((50, 11), np.float32), np.zeros((50, 1), np.float32))
@@ -110,7 +110,7 @@ def test_a_table_without_stations_gets_no_station_arrays_and_the_same_statistics
 ):
     import json
 
-    from tasks.split import SplitPlan
+    from tasks.descriptors import SplitPlan
 
     store = ArtifactStore(tmp_path)
     rng = np.random.default_rng(3)

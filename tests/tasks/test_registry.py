@@ -9,11 +9,11 @@ from keras import layers
 from schemas.config import PromotionConfig
 from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
+from tasks.descriptors import Window
 from tasks.errors import ArtifactError, NoChampionError
 from tasks.evaluate import fit_linear
 from tasks.normalise import fit_statistics
 from tasks.registry import MODEL_FILE, Registry, decision_markdown
-from tasks.split import Window
 from tasks.store import ArtifactStore, FileRef
 
 TRAIN = Window(start=0, stop=150, days=150, first_date="2011-01-01", last_date="2011-05-30")

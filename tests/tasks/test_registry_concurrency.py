@@ -18,10 +18,10 @@ from keras import layers
 from schemas.config import PromotionConfig
 from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
+from tasks.descriptors import Window
 from tasks.evaluate import fit_linear
 from tasks.normalise import fit_statistics
 from tasks.registry import Registry
-from tasks.split import Window
 from tasks.store import ArtifactStore, FileRef
 
 pytestmark = pytest.mark.slow
@@ -47,7 +47,7 @@ from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
 from schemas.config import PromotionConfig
 from tasks.registry import Registry
-from tasks.split import Window
+from tasks.descriptors import Window
 from tasks.store import FileRef
 
 root, model, stats, test, ready, go, rule = sys.argv[1:]
