@@ -11,6 +11,8 @@ a fresh interpreter:
   record files itself and imports neither Prefect nor TensorFlow;
 - ``plan through Prefect``: the same plan reading the records through Prefect's result store
   (what plan does against an API, and what it did everywhere before);
+- ``bikeflow plan, retrain_when: new-data``: the nightly deployment's setting, for which plan
+  asks the registry (a module that imports Prefect) for the champion's last date;
 - ``import prefect``: Prefect's import alone, for scale.
 
 It prints the medians and the ratio, and checks that both plans print the same steps.
@@ -68,6 +70,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         config_file = work / "config.json"
         config_file.write_text(json.dumps(config))
+        nightly_file = work / "nightly.json"
+        nightly_file.write_text(json.dumps(config | {"retrain_when": "new-data"}))
         env = child_env(PREFECT_HOME=str(work / "prefect-home"), BIKEFLOW_ROOTS=str(work))
         env.pop("PREFECT_API_URL", None)  # the embedded default
         env.pop("PREFECT_LOCAL_STORAGE_PATH", None)
@@ -90,6 +94,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "bikeflow plan": timed("files", plan),
                 "plan through Prefect": timed(
                     "prefect", [PYTHON, "-c", THROUGH_PREFECT, str(config_file)]
+                ),
+                "bikeflow plan, retrain_when: new-data": timed(
+                    "nightly", [*plan[:-1], str(nightly_file)]
                 ),
                 "import prefect": timed("import", [PYTHON, "-c", "import prefect"]),
             },

@@ -49,7 +49,9 @@ def _home(environ: dict[str, str]) -> Path:
 
 def _profile_settings(environ: dict[str, str]) -> dict[str, Any] | None:
     """The active profile's settings (empty: no profiles file); None if it cannot be read."""
-    path = Path(environ.get("PREFECT_PROFILES_PATH") or _home(environ) / "profiles.toml")
+    # Prefect substitutes $PREFECT_HOME in this one setting.
+    named = environ.get("PREFECT_PROFILES_PATH", "").replace("$PREFECT_HOME", str(_home(environ)))
+    path = Path(named).expanduser() if named else _home(environ) / "profiles.toml"
     if not path.is_file():
         return {}
     try:

@@ -49,12 +49,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: item.path not in first)  # stable: file order is kept
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def prefect_server():
-    """One temporary Prefect API (its own database), started by the first test that needs it.
+    """One temporary Prefect API (its own database) for each test process, for every test.
 
-    Not autouse: the pure numpy/pandas tests never start a server. The folders and modules
-    that run flows, tasks or artifacts ask for it (tests/flows/conftest.py, ``pytestmark``).
+    Autouse: a test that runs a flow, a task or an artifact without it would make Prefect start
+    an ephemeral API server of its own, which lives (and polls) until the process exits and,
+    on a loaded machine, has taken longer than its start-up timeout. One server a process.
     """
     with prefect_test_harness(server_startup_timeout=120):
         yield

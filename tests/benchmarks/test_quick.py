@@ -2,7 +2,7 @@
 
 import pytest
 
-from benchmarks import database_overhead, orchestration, plan_speed, scale, training_throughput
+from benchmarks import database_overhead, orchestration, scale, training_throughput
 from tests.deployments.postgres import postgres_bin
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
@@ -54,13 +54,3 @@ def test_database_overhead_benchmark_runs_on_sqlite_and_postgresql(
     for workload in workloads:
         assert medians[f"{workload} | sqlite"] > 0 and medians[f"{workload} | postgresql"] > 0
 
-
-def test_plan_speed_benchmark_times_both_ways_of_reading_the_records(
-    capsys: pytest.CaptureFixture[str],
-):
-    result = plan_speed.main(["--quick"])
-    out = capsys.readouterr().out
-    assert "| plan through Prefect |" in out and "x bikeflow plan" in out
-    # It raises if the two plans differ; after its own run every cacheable step is cached.
-    assert "8 of 11 steps cached" in result["plan"]
-    assert all(len(values) == 1 and values[0] > 0 for values in result["times"].values())

@@ -252,7 +252,9 @@ def make_folders(base: Path) -> tuple[Path, Path, Path, Path]:
     return home, logs, data, elsewhere
 
 
-@pytest.fixture(scope="package")
+# Module scope: with no __init__.py here, "package" would mean the whole session, and an idle
+# server and worker would keep polling (a tenth of a core each) until the xdist worker ends.
+@pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
     """Server on a free loopback port, the pool, `prefect deploy --all`, and a process worker.
 

@@ -1,6 +1,6 @@
 """Load: ten retraining runs triggered at once on one server and one worker.
 
-The package's Prefect stack (conftest.py) is shared: one server, one process worker that may hold
+The module's Prefect stack (conftest.py): one server, one process worker that may hold
 four runs at a time, so only the deployment's concurrency limit (1, ENQUEUE) keeps the runs
 apart. The ten runs share one artifact store, one cache and one registry root, and read the
 same generated data with two training seeds in turn: the first run of each seed trains its model,

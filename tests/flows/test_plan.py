@@ -74,7 +74,7 @@ def test_plan_agrees_with_the_run_that_follows(tmp_path: Path, small_config: Ret
     assert "upstream step ingest_source will run" in reasons(steps, "validate_records")
 
     # Everything cached.
-    steps = plan_then_run(copy, small_config, through_prefect=True)
+    steps = plan_then_run(copy, small_config)
     assert {n: s["status"] for n, s in steps.items() if n not in ALWAYS} == dict.fromkeys(
         CACHED_STEPS, "cached"
     )

@@ -63,7 +63,10 @@ def test_any_other_source_of_settings_sends_plan_to_prefect(tmp_path: Path):
         '[profiles.ephemeral]\nPREFECT_RESULTS_LOCAL_STORAGE_PATH = "/elsewhere"\n'
     )
     assert local_result_folder(environ, tmp_path) is None
-    (home / "profiles.toml").unlink()
+    (home / "profiles.toml").rename(home / "other.toml")
+    templated = environ | {"PREFECT_PROFILES_PATH": "$PREFECT_HOME/other.toml"}
+    assert local_result_folder(templated, tmp_path) is None
+    (home / "other.toml").unlink()
     for name, text in [
         (".env", "PREFECT_API_URL=http://127.0.0.1:1/api\n"),
         ("prefect.toml", '[results]\nlocal_storage_path = "/elsewhere"\n'),
