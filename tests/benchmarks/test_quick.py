@@ -1,18 +1,36 @@
 """The benchmarks in quick mode (small sizes), so that their code cannot rot."""
 
+import re
+import subprocess
+import sys
+
 import pytest
 
-from benchmarks import database_overhead, orchestration, scale, training_throughput
+from benchmarks import database_overhead, orchestration, scale
+from benchmarks.common import ROOT, child_env
 from tests.deployments.postgres import postgres_bin
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
 
 
-def test_training_benchmark_runs_and_both_trainers_agree(capsys: pytest.CaptureFixture[str]):
-    result = training_throughput.main(["--quick"])
-    out = capsys.readouterr().out
-    assert "naive model.fit" in out and "ours (fit_model)" in out
-    assert result["loss_gap"] < 1e-5  # several steps per execution: the same losses
+def test_training_benchmark_runs_and_both_trainers_agree():
+    # In a fresh interpreter, as the script is run: TensorFlow and Keras state left by other
+    # tests in this process (one CI run saw a 0.18 loss gap here, never reproduced alone)
+    # cannot reach it, and its own settings of tasks.trainer cannot reach them.
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.training_throughput", "--quick"],
+        cwd=ROOT,
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "naive model.fit" in done.stdout and "ours (fit_model)" in done.stdout
+    gap = re.search(r"max relative difference (\S+)", done.stdout)
+    assert gap is not None, done.stdout
+    assert float(gap.group(1)) < 1e-5  # several steps per execution: the same losses
 
 
 def test_scale_benchmark_runs_every_stage(capsys: pytest.CaptureFixture[str]):
@@ -53,4 +71,3 @@ def test_database_overhead_benchmark_runs_on_sqlite_and_postgresql(
     assert len(workloads) == 3
     for workload in workloads:
         assert medians[f"{workload} | sqlite"] > 0 and medians[f"{workload} | postgresql"] > 0
-
