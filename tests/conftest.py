@@ -38,15 +38,20 @@ os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.g
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the files marked ``minutes`` first, keeping every file's tests together.
+    """Run the files marked ``minutes(n)`` first, longest first, keeping each file together.
 
     xdist (``--dist loadfile``) hands the files to its two workers in collection order. A
     file that runs for many minutes, collected last (``tests/test_preset_real_data.py`` sorts
     after every folder), would keep one worker busy long after the other has finished:
-    longest first lets both finish together.
+    longest first lets both finish together. ``n`` is the file's minutes in a CI run.
     """
-    first = {item.path for item in items if item.get_closest_marker("minutes") is not None}
-    items.sort(key=lambda item: item.path not in first)  # stable: file order is kept
+
+    def minutes(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("minutes")
+        return 0.0 if marker is None else float(marker.args[0])
+
+    weight = {item.path: minutes(item) for item in items}
+    items.sort(key=lambda item: -weight[item.path])  # stable: file order is kept
 
 
 @pytest.fixture(scope="session", autouse=True)

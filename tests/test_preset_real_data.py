@@ -14,7 +14,7 @@ import pytest
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.minutes,
+    pytest.mark.minutes(14),
     pytest.mark.real_data,
     pytest.mark.usefixtures("prefect_server"),
 ]

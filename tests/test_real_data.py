@@ -11,7 +11,7 @@ from flows.cli import main
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.minutes,
+    pytest.mark.minutes(2),
     pytest.mark.real_data,
     pytest.mark.usefixtures("prefect_server"),
 ]

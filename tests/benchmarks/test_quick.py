@@ -10,7 +10,7 @@ from benchmarks import database_overhead, orchestration, scale
 from benchmarks.common import ROOT, child_env
 from tests.deployments.postgres import postgres_bin
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(14)]
 
 
 def test_training_benchmark_runs_and_both_trainers_agree():

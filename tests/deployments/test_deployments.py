@@ -18,7 +18,7 @@ import pytest
 if TYPE_CHECKING:
     from tests.deployments.conftest import PrefectStack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(3)]
 
 
 def _time(text: str) -> datetime:

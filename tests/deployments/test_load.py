@@ -28,7 +28,7 @@ from tests.deployments.conftest import FINAL_STATES
 if TYPE_CHECKING:
     from tests.deployments.conftest import PrefectStack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(8)]
 
 RUNS = 10
 SEEDS = (100, 101)

@@ -39,6 +39,7 @@ from tests.deployments.postgres import postgres_bin, postgres_cluster
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.minutes(6),
     pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed"),
 ]
 

@@ -16,7 +16,7 @@ from schemas.config import TrainingConfig
 if TYPE_CHECKING:
     from tests.deployments.conftest import PrefectStack
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(4)]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

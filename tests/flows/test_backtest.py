@@ -21,7 +21,7 @@ from tasks.backtest import POLICIES
 from tasks.registry import Registry
 from tests.flows.project_copy import task_run_states, task_states
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(4)]
 
 
 def regime_change(days: int, change: int):

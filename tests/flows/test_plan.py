@@ -15,7 +15,7 @@ from schemas.config import RetrainConfig, TrainingConfig
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tests.flows.project_copy import ProjectCopy, task_states
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(5)]
 
 EXPECTED_STATE = {"cached": "Cached", "will run": "Completed"}
 ALWAYS = ("check_new_data", "publish_run", "promote_model")

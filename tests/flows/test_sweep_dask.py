@@ -39,7 +39,7 @@ from tests.flows.sweep_runs import (  # noqa: E402
     sweep_flags,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(4)]
 
 ROOT = Path(__file__).resolve().parents[2]
 
