@@ -40,10 +40,10 @@ os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.g
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the files marked ``minutes(n)`` first, longest first, keeping each file together.
 
-    xdist (``--dist loadfile``) hands the files to its two workers in collection order. A
-    file that runs for many minutes, collected last (``tests/test_preset_real_data.py`` sorts
-    after every folder), would keep one worker busy long after the other has finished:
-    longest first lets both finish together. ``n`` is the file's minutes in a CI run.
+    xdist (``--dist loadfile --no-loadscope-reorder``, pyproject.toml) hands the files to its
+    two workers in collection order. Its default order, most tests first, ran the two-test
+    real-data files last: a 14-minute file then kept one worker busy long after the other had
+    finished. Longest first lets both finish together. ``n`` is the file's minutes in CI.
     """
 
     def minutes(item: pytest.Item) -> float:
