@@ -105,12 +105,22 @@ class ResultFiles:
     folder: Path
 
     def _record(self, key: str) -> dict[str, Any] | None:
+        """The record under ``key`` (None: no file); one this reader cannot decode raises
+        ``UnknownRecordFormatError``, from ``exists`` too: ``resolve_key`` counts errors in
+        reading as an unreadable record, and this one must reach plan, to ask Prefect."""
         path = self.folder / key
         if not path.is_file():
             return None
         record = json.loads(path.read_bytes())
         if not isinstance(record, dict) or not isinstance(record.get("metadata"), dict):
             raise ValueError(f"{path} is not a result record")
+        serializer = record["metadata"].get("serializer", {})
+        if {name: serializer.get(name) for name in _JSON_SERIALIZER} != _JSON_SERIALIZER or (
+            serializer.get("loads_kwargs") or serializer.get("dumps_kwargs")
+        ):
+            raise UnknownRecordFormatError(f"record {key[:12]}: serializer {serializer!r}")
+        if not isinstance(record.get("result"), str):
+            raise UnknownRecordFormatError(f"record {key[:12]}: result is not serialized JSON")
         return record
 
     def exists(self, key: str) -> bool:
@@ -129,15 +139,7 @@ class ResultFiles:
         record = self._record(key)
         if record is None:
             raise FileNotFoundError(self.folder / key)
-        serializer = record["metadata"].get("serializer", {})
-        if {name: serializer.get(name) for name in _JSON_SERIALIZER} != _JSON_SERIALIZER or (
-            serializer.get("loads_kwargs") or serializer.get("dumps_kwargs")
-        ):
-            raise UnknownRecordFormatError(f"record {key[:12]}: serializer {serializer!r}")
-        result = record.get("result")
-        if not isinstance(result, str):
-            raise UnknownRecordFormatError(f"record {key[:12]}: result is not serialized JSON")
-        return json.loads(result, object_hook=_decode_object)
+        return json.loads(record["result"], object_hook=_decode_object)
 
 
 def local_result_files() -> ResultFiles | None:
