@@ -36,7 +36,7 @@ def sweep_once(
     """Run the sweep on ``workers`` Dask worker processes; return wall seconds."""
     from flows.sweep import sweep
     from schemas.config import RetrainConfig, SplitConfig, SweepConfig, TrainingConfig
-    from tasks.resources import make_task_runner
+    from tasks.sweep.resources import make_task_runner
 
     store = Path(tempfile.mkdtemp(dir=folder))
     base = RetrainConfig(

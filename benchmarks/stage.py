@@ -44,13 +44,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from schemas.config import ModelConfig, SplitConfig, TrainingConfig
     from schemas.records import feature_columns
-    from tasks.descriptors import RawData, SplitPlan
-    from tasks.ingest import fetch_source
-    from tasks.normalise import NormalisedData, normalise_features
-    from tasks.split import split_by_date
-    from tasks.store import ArtifactStore, load_array
-    from tasks.table import TableData
-    from tasks.validate import minimum_rows, validate_table
+    from tasks.prepare.ingest import fetch_source
+    from tasks.prepare.normalise import NormalisedData, normalise_features
+    from tasks.prepare.split import split_by_date
+    from tasks.prepare.validate import minimum_rows, validate_table
+    from tasks.storage.descriptors import RawData, SplitPlan
+    from tasks.storage.store import ArtifactStore, load_array
+    from tasks.storage.table import TableData
 
     workdir: Path = args.workdir
     store = ArtifactStore(workdir / "store")
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         save("data", data)
     else:
-        from tasks.train import StationInputs, checkpoint_saver, fit_model
+        from tasks.training.task import StationInputs, checkpoint_saver, fit_model
 
         data = load("data", NormalisedData)
         arrays_ = [

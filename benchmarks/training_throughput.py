@@ -5,7 +5,7 @@ Usage: python -m benchmarks.training_throughput [--quick] [--repetitions N] [--e
 Both train the seed's MLP with the seed's optimiser on the same normalised rows (generated
 daily records, 731 days, seed split), interleaved A B A B ..., medians reported. The naive fit
 is what the seed does: ``model.fit(x, y, batch_size=4, shuffle=True)`` on NumPy arrays. Ours
-is ``tasks.train.fit_model`` (tf.data with prefetch, several steps per execution). Same
+is ``tasks.training.task.fit_model`` (tf.data with prefetch, several steps per execution). Same
 losses: ours with ``steps_per_execution=1`` gives the identical losses as ours with more (same
 data order), and the naive fit's final losses are shown beside ours (different shuffles).
 """
@@ -47,7 +47,7 @@ def naive_fit(arrays: tuple[np.ndarray, ...], epochs: int, batch: int) -> tuple[
     import keras
 
     from schemas.config import ModelConfig, TrainingConfig
-    from tasks.models import build_model, make_optimizer
+    from tasks.models.zoo import build_model, make_optimizer
 
     x, y, xv, yv = arrays
     training = TrainingConfig(batch_size=batch, epochs=epochs)
@@ -81,10 +81,10 @@ def naive_fit(arrays: tuple[np.ndarray, ...], epochs: int, batch: int) -> tuple[
 def our_fit(
     arrays: tuple[np.ndarray, ...], epochs: int, batch: int, steps: int, jit: bool
 ) -> tuple[float, list[float]]:
-    """``tasks.train.fit_model`` (checkpoints are not saved: the naive fit saves none)."""
-    import tasks.trainer as train
+    """``tasks.training.task.fit_model`` (checkpoints are not saved: the naive fit saves none)."""
+    import tasks.training.keras_fit as train
     from schemas.config import ModelConfig, TrainingConfig
-    from tasks.store import FileRef
+    from tasks.storage.store import FileRef
 
     train.STEPS_PER_EXECUTION, train.JIT_COMPILE = steps, jit
     ends: list[float] = []

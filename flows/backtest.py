@@ -5,7 +5,7 @@ tasks (split, normalise, then the ensemble's train, select, refit and assemble),
 Cached; every origin's members share one queue, ``max_parallel`` trainings at a time. The
 promotion rule (``promotion`` of the base config) then runs against the backtest's own registry
 (a fresh one under ``backtest_dir/registries/`` per run, never the real registry), and the
-model each policy serves is scored on the window after the origin (``tasks.backtest``).
+model each policy serves is scored on the window after the origin (``tasks.backtest.steps``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from prefect import flow
 from prefect.transactions import transaction
 
 from schemas.config import BacktestConfig
-from tasks.backtest import (
+from tasks.backtest.steps import (
     BacktestReport,
     OriginResult,
     cut_before,
@@ -25,11 +25,11 @@ from tasks.backtest import (
     publish_backtest,
     replay_origin,
 )
-from tasks.ensemble import assemble_forecaster, train_member_sets
-from tasks.ingest import ingest_source
-from tasks.normalise import normalise_features
-from tasks.split import split_by_date
-from tasks.validate import validate_records
+from tasks.prepare.ingest import ingest_source
+from tasks.prepare.normalise import normalise_features
+from tasks.prepare.split import split_by_date
+from tasks.prepare.validate import validate_records
+from tasks.training.ensemble import assemble_forecaster, train_member_sets
 
 
 def _fresh_registry(config: BacktestConfig) -> str:

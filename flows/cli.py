@@ -253,8 +253,8 @@ def run_and_report(flow: Any, config: Any, action: str) -> tuple[int, Any]:
     about it stay off the terminal meanwhile, so it is said once, without a traceback. Any
     other exception is a bug: Prefect has logged its traceback, and the last line names it.
     """
+    from schemas.errors import BikeflowError
     from tasks.error_logs import console_quiet_for_user_errors
-    from tasks.errors import BikeflowError
 
     with console_quiet_for_user_errors():
         state = flow(config, return_state=True)
@@ -332,7 +332,7 @@ def run_sweep(args: argparse.Namespace) -> int:
         )
         return 1
     from flows.sweep import sweep
-    from tasks.resources import make_task_runner
+    from tasks.sweep.resources import make_task_runner
 
     try:
         runner = make_task_runner(args.task_runner, args.dask_address, args.local_workers)

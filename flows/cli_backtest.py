@@ -50,7 +50,7 @@ def build_backtest_config(args: argparse.Namespace) -> BacktestConfig:
 
 def print_backtest(report: Any) -> None:
     """Print the per-window table, the overall errors and the champion changes."""
-    from tasks.backtest import POLICIES
+    from tasks.backtest.steps import POLICIES
 
     print("bikeflow: backtest completed (RMSE in bikes on the window after each origin)")
     print(f"  {'origin':<11} {'days':>4} {'decision':<15}" + "".join(f"{p:>10}" for p in POLICIES))

@@ -1,14 +1,14 @@
 """``bikeflow plan``: which steps of the retrain flow a run would reuse, which would run, and why.
 
-It computes each step's cache key as the step's policy does (``tasks.keys`` on the same
-inputs, in the same wiring as ``flows/retrain.py``; each task's name, parameters and policy
-read from its source by ``tasks.task_specs``) and follows the same rebuild chain
-(``tasks.keys.resolve_key``) over the same Prefect result records, so it cannot disagree with
-the run that follows it. When a step will run, its key is compared with the nearest key that
-has a record (the key parts are kept in ``.keys/`` beside the records) and the differences
-are named: the source's digest, a parameter, a module's file. No flow run is created and no
-API server is started. On the embedded default the records are read as files
-(``tasks.result_files``) and neither Prefect nor TensorFlow is imported; with
+It computes each step's cache key as the step's policy does (``tasks.storage.keys`` on the same
+inputs, in the same wiring as ``flows/retrain.py``; each task's name, parameters and policy read
+from its source by ``tasks.plan.task_specs``) and follows the same rebuild chain
+(``tasks.storage.keys.resolve_key``) over the same Prefect result records, so it cannot disagree
+with the run that follows it. When a step will run, its key is compared with the nearest key
+that has a record (the key parts are kept in ``.keys/`` beside the records) and the differences
+are named: the source's digest, a parameter, a module's file. No flow run is created and no API
+server is started. On the embedded default the records are read as files
+(``tasks.plan.result_files``) and neither Prefect nor TensorFlow is imported; with
 ``PREFECT_API_URL`` or any other setting that may move the records, Prefect's own result
 store reads them.
 """
@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any, cast
 from schemas.config import RetrainConfig
 
 if TYPE_CHECKING:
-    from tasks.keys import Records
-    from tasks.task_specs import TaskSpec
+    from tasks.plan.task_specs import TaskSpec
+    from tasks.storage.keys import Records
 
 # Steps without a cross-run cache: they run in every flow run.
 ALWAYS_RUN = {
@@ -50,9 +50,9 @@ TRAINING_STEPS = (
 
 def _has_new_rows(config: RetrainConfig, table: Any) -> bool:
     """What ``check_new_data`` will find: rows after the champion's last date (or no champion)."""
-    from tasks.drift import new_row_start
-    from tasks.registry import Registry
-    from tasks.store import load_array
+    from tasks.evaluation.drift import new_row_start
+    from tasks.promotion.registry import Registry
+    from tasks.storage.store import load_array
 
     champion = Registry(config.registry_root).champion()
     if champion is None:
@@ -109,7 +109,7 @@ def _is_parameter(inputs: dict[str, Any], name: str) -> bool:
 
 def explain(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
     """Name, in words a user can act on, what differs between two keys' material."""
-    from tasks.source import module_path
+    from tasks.storage.code_digests import module_path
 
     before, after = _flatten(old), _flatten(new)
     reasons: list[str] = []
@@ -155,7 +155,7 @@ def explain(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
 
 
 def _index_entries(records: Records, task_name: str) -> list[dict[str, Any]]:
-    from tasks.keys import KEY_INDEX
+    from tasks.storage.keys import KEY_INDEX
 
     if records.folder is None or not (records.folder / KEY_INDEX / task_name).is_dir():
         return []
@@ -226,7 +226,7 @@ def prefect_records(spec: TaskSpec) -> Records:
     """The task's records through Prefect's result store (imports the task, and Prefect)."""
     import importlib
 
-    from tasks.caching import PrefectRecords
+    from tasks.storage.cache_policy import PrefectRecords
 
     task = getattr(importlib.import_module(spec.module), spec.function)
     return PrefectRecords(result_store(task))
@@ -236,7 +236,7 @@ def _plan_step(
     spec: TaskSpec, args: tuple[Any, ...], files: Records | None
 ) -> tuple[StepPlan, Any, Any]:
     """Plan one step from its call arguments: the plan, its cached result, its stale result."""
-    from tasks.keys import material_key, resolve_key
+    from tasks.storage.keys import material_key, resolve_key
 
     material = spec.key_material(spec.bind(args))
     if material is None:
@@ -253,21 +253,21 @@ def _plan_step(
 def plan_retrain(config: RetrainConfig, files: Records | None = None) -> list[StepPlan]:
     """Plan every step of the retrain flow for ``config`` (the wiring of ``flows/retrain.py``).
 
-    ``files``: the records read without Prefect (``tasks.result_files``); None asks Prefect.
+    ``files``: the records read without Prefect (``tasks.plan.result_files``); None asks Prefect.
     """
-    from tasks.descriptors import Member
-    from tasks.members import member_trainings, refit_training
-    from tasks.task_specs import task_spec
+    from tasks.plan.task_specs import task_spec
+    from tasks.storage.descriptors import Member
+    from tasks.training.members import member_trainings, refit_training
 
-    ingest_source = task_spec("tasks.ingest", "ingest_source")
-    validate_records = task_spec("tasks.validate", "validate_records")
-    split_by_date = task_spec("tasks.split", "split_by_date")
-    normalise_features = task_spec("tasks.normalise", "normalise_features")
-    train_model = task_spec("tasks.train", "train_model")
-    select_best_epoch = task_spec("tasks.select", "select_best_epoch")
-    refit_data = task_spec("tasks.ensemble", "refit_data")
-    assemble_forecaster = task_spec("tasks.ensemble", "assemble_forecaster")
-    evaluate_model = task_spec("tasks.evaluate", "evaluate_model")
+    ingest_source = task_spec("tasks.prepare.ingest", "ingest_source")
+    validate_records = task_spec("tasks.prepare.validate", "validate_records")
+    split_by_date = task_spec("tasks.prepare.split", "split_by_date")
+    normalise_features = task_spec("tasks.prepare.normalise", "normalise_features")
+    train_model = task_spec("tasks.training.task", "train_model")
+    select_best_epoch = task_spec("tasks.training.best_epoch", "select_best_epoch")
+    refit_data = task_spec("tasks.training.ensemble", "refit_data")
+    assemble_forecaster = task_spec("tasks.training.ensemble", "assemble_forecaster")
+    evaluate_model = task_spec("tasks.evaluation.evaluate", "evaluate_model")
 
     plans: list[StepPlan] = []
     running: set[str] = set()  # steps that will run with outputs nobody can know yet
@@ -321,7 +321,7 @@ def plan_retrain(config: RetrainConfig, files: Records | None = None) -> list[St
         plans.append(StepPlan("report_no_new_data", False, [SKIPPED_REPORT]))
         return plans
     # The members (one for a single model), their chosen epochs, the refits, the average:
-    # the wiring of tasks.ensemble.train_members and assemble_forecaster.
+    # the wiring of tasks.training.ensemble.train_members and assemble_forecaster.
     trainings = member_trainings(config.training)
     runs = [
         step(train_model, data, config.model, t, root, after=("normalise_features",))
@@ -432,7 +432,7 @@ def run_plan(args: argparse.Namespace) -> int:
 
 def plan_steps(config: RetrainConfig) -> list[StepPlan]:
     """Plan from the record files when the environment allows, else through Prefect."""
-    from tasks.result_files import UnknownRecordFormatError, local_result_files
+    from tasks.plan.result_files import UnknownRecordFormatError, local_result_files
 
     files = local_result_files()
     if files is not None:

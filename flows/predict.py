@@ -6,7 +6,7 @@ from prefect import flow
 
 from schemas.config import PredictConfig
 from tasks.error_logs import install_user_error_filter
-from tasks.predict import (
+from tasks.prediction.batch import (
     PredictionSummary,
     find_champion,
     predict_days,

@@ -11,12 +11,12 @@ from prefect.transactions import transaction
 from pydantic import BaseModel, ConfigDict
 
 from schemas.config import FeatureConfig, RetrainConfig
-from tasks.descriptors import SplitPlan
-from tasks.ingest import ingest_source
-from tasks.normalise import NormalisedData, normalise_features
-from tasks.split import split_by_date
-from tasks.table import TableData
-from tasks.validate import validate_records
+from tasks.prepare.ingest import ingest_source
+from tasks.prepare.normalise import NormalisedData, normalise_features
+from tasks.prepare.split import split_by_date
+from tasks.prepare.validate import validate_records
+from tasks.storage.descriptors import SplitPlan
+from tasks.storage.table import TableData
 
 
 class PreparedData(BaseModel):

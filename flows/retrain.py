@@ -15,13 +15,13 @@ from prefect import flow
 
 from flows.prepare import prepare_data
 from schemas.config import RetrainConfig
-from tasks.ensemble import assemble_forecaster, train_members
 from tasks.error_logs import install_user_error_filter
-from tasks.evaluate import evaluate_model
-from tasks.new_data import check_new_data, report_no_new_data
+from tasks.evaluation.evaluate import evaluate_model
+from tasks.evaluation.publish import RunSummary, publish_run
 from tasks.preflight import check_paths
-from tasks.publish import RunSummary, publish_run
-from tasks.registry import promote_model
+from tasks.promotion.new_data import check_new_data, report_no_new_data
+from tasks.promotion.registry import promote_model
+from tasks.training.ensemble import assemble_forecaster, train_members
 
 # A user error is logged by Prefect with its message and no traceback (tasks/error_logs.py);
 # installed on import so that it holds wherever this flow runs (CLI, Python, a worker).

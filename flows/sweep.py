@@ -1,9 +1,10 @@
 """The sweep flow: train a list/grid of configs x seeds in parallel, rank them on validation.
 
-Wiring only: the trials (tasks/trials.py), the ranking and its files (tasks/leaderboard.py)
-and the GPU requests (tasks/resources.py) live in their task modules. The trainings are the
-only submitted tasks, so the flow's task runner (default thread pool, Dask or Ray, set with
-``sweep.with_options(task_runner=...)``) decides where they run; everything else runs here.
+Wiring only: the trials (tasks/sweep/trials.py), the ranking and its files
+(tasks/sweep/leaderboard.py) and the GPU requests (tasks/sweep/resources.py) live in their task
+modules. The trainings are the only submitted tasks, so the flow's task runner (default thread
+pool, Dask or Ray, set with ``sweep.with_options(task_runner=...)``) decides where they run;
+everything else runs here.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from prefect.logging import get_run_logger
 
 from flows.prepare import prepare_data
 from schemas.config import SweepConfig
-from tasks.descriptors import Evaluation, Member
-from tasks.ensemble import assemble_forecaster
+from schemas.errors import TrainingError
 from tasks.error_logs import install_user_error_filter
-from tasks.errors import TrainingError
-from tasks.evaluate import evaluate_model
-from tasks.leaderboard import (
+from tasks.evaluation.evaluate import evaluate_model
+from tasks.preflight import check_paths
+from tasks.promotion.registry import promote_model
+from tasks.storage.descriptors import Evaluation, Member
+from tasks.sweep.leaderboard import (
     Leaderboard,
     TrialResult,
     baseline_scores,
@@ -33,11 +35,10 @@ from tasks.leaderboard import (
     rank_results,
     winner_index,
 )
-from tasks.preflight import check_paths
-from tasks.registry import promote_model
-from tasks.resources import trial_resources
-from tasks.select import select_best_epoch
-from tasks.trials import Trial, TrialRun, expand_trials, train_trial, trials_for_stations
+from tasks.sweep.resources import trial_resources
+from tasks.sweep.trials import Trial, TrialRun, expand_trials, train_trial, trials_for_stations
+from tasks.training.best_epoch import select_best_epoch
+from tasks.training.ensemble import assemble_forecaster
 
 __all__ = ["Leaderboard", "Trial", "TrialResult", "expand_trials", "rank_results", "sweep"]
 

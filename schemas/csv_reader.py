@@ -18,9 +18,9 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from schemas.errors import Failure
 from schemas.records import STATION_COLUMN
 from schemas.report import ValidationReport, format_value
-from tasks.errors import Failure
 
 RAGGED_RULE = "every row has as many fields as the header"
 

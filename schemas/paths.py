@@ -5,10 +5,10 @@
 ``DataFolder`` a folder written into and never replaced (``store_root``, ``registry_root``).
 Each resolves (``~``, ``..``, symlinks) under ``$BIKEFLOW_ROOTS``; an output is never a root,
 the working folder or a folder that holds either, and an existing one is replaced only if
-bikeflow made it (``tasks/ownership.py``). A new path field just uses one of the types.
+bikeflow made it (``schemas/ownership.py``). A new path field just uses one of the types.
 
 The same checks run again at flow start (``tasks/preflight.py``) and right before a folder or
-file is swapped in (``tasks/store.py``), so a folder that appears meanwhile is still safe.
+file is swapped in (``tasks/storage/store.py``), so a folder that appears meanwhile is still safe.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ValidationInfo
 
+from schemas.errors import PathRefusedError
+from schemas.ownership import file_refusal, folder_refusal
 from schemas.sources import local_source
-from tasks.errors import PathRefusedError
-from tasks.ownership import file_refusal, folder_refusal
 
 # The folders that a run's output, store and registry paths must stay under. Set by whoever
 # runs the worker, never by a run's parameters: a run from the UI is as trusted as its form.

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.errors import Failure
+from schemas.errors import Failure
 
 # A broken file can break one rule on every one of millions of rows: list the first ones.
 LISTED_PER_RULE = 50

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from schemas.errors import Failure
 from schemas.records import DATE_COLUMN, HOUR_COLUMN, STATION_COLUMN, Granularity
 from schemas.report import ValidationReport, format_value
-from tasks.errors import Failure
 
 _NO_TIME = np.iinfo(np.int64).min
 

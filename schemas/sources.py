@@ -6,7 +6,7 @@ local sources must resolve under; ``$BIKEFLOW_SOURCE_HOSTS`` lists URL hosts (co
 either one turns the allow-list on, and then a source must be listed in one of them: a
 worker that lists only hosts reads no local files. With neither set every local file and
 http(s) URL is allowed, as for local CLI use. The check needs no byte of the source and no
-connection, and ``tasks/ingest.py`` runs it again before each request, redirects included.
+connection, and ``tasks/prepare/ingest.py`` runs it again before each request, redirects included.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from pydantic import AfterValidator
 
-from tasks.errors import SourceRefusedError
+from schemas.errors import SourceRefusedError
 
 SOURCE_ROOTS_ENV = "BIKEFLOW_SOURCE_ROOTS"
 SOURCE_HOSTS_ENV = "BIKEFLOW_SOURCE_HOSTS"

@@ -22,6 +22,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from schemas.csv_reader import check_columns, parse_columns, read_chunks, read_header, read_table
+from schemas.errors import Failure
 from schemas.records import (
     COUNT_COLUMNS,
     DATE_COLUMN,
@@ -46,7 +47,6 @@ from schemas.records import (
 )
 from schemas.report import ValidationReport, format_value
 from schemas.row_order import RowOrder
-from tasks.errors import Failure
 
 CHUNK_ROWS = 1 << 20
 

@@ -20,7 +20,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator
 
-from tasks.errors import BikeflowError
+from schemas.errors import BikeflowError
 
 RUN_LOGGERS = ("prefect.task_runs", "prefect.flow_runs")
 # A record that carried a user error, or repeats the message of one (a "Finished in state

@@ -12,8 +12,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ValidationError
 
 from schemas.config import PredictConfig, RetrainConfig, SweepConfig
+from schemas.errors import BikeflowError
 from schemas.paths import OUTPUT_NOT_WRITTEN, check_path_fields
-from tasks.errors import BikeflowError
 
 
 def recheck(config: BaseModel) -> None:

@@ -29,8 +29,8 @@ from prefect.testing.utilities import prefect_test_harness
 from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.records import FEATURE_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
-from tasks.store import ArtifactStore
-from tasks.table import TableData
+from tasks.storage.store import ArtifactStore
+from tasks.storage.table import TableData
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Run paths must stay under configured roots; tests write under the system temp folder.

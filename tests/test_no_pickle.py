@@ -58,8 +58,8 @@ def test_every_task_result_is_stored_as_json():
     import flows.prepare as prepare_module
     import flows.retrain as retrain_module
     import flows.sweep as sweep_module
-    import tasks.leaderboard as leaderboard_module
-    import tasks.trials as trials_module
+    import tasks.sweep.leaderboard as leaderboard_module
+    import tasks.sweep.trials as trials_module
 
     modules = (prepare_module, retrain_module, sweep_module, leaderboard_module, trials_module)
     tasks = [v for m in modules for v in vars(m).values() if isinstance(v, Task)]

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.minutes(14)]
 def test_training_benchmark_runs_and_both_trainers_agree():
     # In a fresh interpreter, as the script is run: TensorFlow and Keras state left by other
     # tests in this process (one CI run saw a 0.18 loss gap here, never reproduced alone)
-    # cannot reach it, and its own settings of tasks.trainer cannot reach them.
+    # cannot reach it, and its own settings of tasks.training.keras_fit cannot reach them.
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.training_throughput", "--quick"],
         cwd=ROOT,

@@ -78,7 +78,7 @@ def _decision_record(stack: PrefectStack, flow_run_id: str) -> str:
 def test_ten_runs_triggered_at_once_complete_one_at_a_time_and_lose_no_decision(
     stack: PrefectStack,
 ):
-    from tasks.registry import Registry
+    from tasks.promotion.registry import Registry
 
     registry_root = stack.data / "models" / "load"
     parameters = []

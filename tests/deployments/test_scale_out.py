@@ -224,7 +224,7 @@ def assert_store_intact(store: Path, killed: bool = False) -> None:
     A process killed in the middle of writing may leave its temporary file behind (never an
     object: objects appear only by a rename of a finished, fsynced file).
     """
-    from tasks.store import sha256_file
+    from tasks.storage.store import sha256_file
 
     objects = [p for p in (store / "objects").rglob("*") if p.is_file()]
     assert objects
@@ -236,7 +236,7 @@ def assert_store_intact(store: Path, killed: bool = False) -> None:
 
 
 def test_two_workers_share_one_store_cache_and_registry(scaled: ScaledStack):
-    from tasks.registry import Registry
+    from tasks.promotion.registry import Registry
 
     stack = scaled.stack
     # Four configs (two seeds, four output folders) on both retraining deployments: each

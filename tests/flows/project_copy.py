@@ -62,12 +62,15 @@ class ProjectCopy:
             '"""Offset added to evaluated predictions (test helper)."""\n\nOFFSET = 0.0\n'
         )
         self.edit(
-            "tasks/evaluate.py",
-            "from tasks.caching import ArtifactCache\n",
-            "from tasks.caching import ArtifactCache\nfrom tasks.report_offset import OFFSET\n",
+            "tasks/evaluation/evaluate.py",
+            "from tasks.storage.cache_policy import ArtifactCache\n",
+            (
+                "from tasks.storage.cache_policy import ArtifactCache\n"
+                "from tasks.report_offset import OFFSET\n"
+            ),
         )
         self.edit(
-            "tasks/evaluate.py",
+            "tasks/evaluation/evaluate.py",
             "    predicted = raw_predictions(published, table, plan.test)\n",
             "    predicted = raw_predictions(published, table, plan.test) + OFFSET\n",
         )

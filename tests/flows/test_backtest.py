@@ -17,8 +17,8 @@ from schemas.config import (
     TrainingConfig,
 )
 from schemas.synthetic import make_day_frame, to_csv_bytes
-from tasks.backtest import POLICIES
-from tasks.registry import Registry
+from tasks.backtest.steps import POLICIES
+from tasks.promotion.registry import Registry
 from tests.flows.project_copy import task_run_states, task_states
 
 pytestmark = [pytest.mark.slow, pytest.mark.minutes(4)]

@@ -20,7 +20,7 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from flows.cli import main
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from schemas.validation import validate_day_csv
-from tasks.validate import minimum_rows
+from tasks.prepare.validate import minimum_rows
 
 TEST_DAYS = 30
 ROWS = 80

@@ -136,7 +136,7 @@ import sys
 from prefect import flow, task
 
 from flows.cli import run_and_report
-from tasks.errors import SourceError
+from schemas.errors import SourceError
 
 
 @task

@@ -11,7 +11,7 @@ from flows.retrain import retrain
 from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.records import COUNT_COLUMNS
 from schemas.synthetic import make_records, to_csv_bytes
-from tasks.registry import Registry
+from tasks.promotion.registry import Registry
 
 pytestmark = pytest.mark.slow
 

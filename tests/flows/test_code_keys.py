@@ -40,10 +40,10 @@ def test_editing_code_reruns_the_steps_that_import_it(tmp_path: Path, small_conf
     assert states["evaluate_model"] == "Completed"
     assert second["test_rmse"] > first["test_rmse"] + 500
 
-    # The scenario: a change to Statistics.denormalise_target (tasks/statistics.py,
+    # The scenario: a change to Statistics.denormalise_target (tasks/prepare/statistics.py,
     # imported by normalise, train, select and evaluate) reruns them all, evaluate included.
     copy.edit(
-        "tasks/statistics.py",
+        "tasks/prepare/statistics.py",
         "return invert_target(values, self.target_transform)",
         "return invert_target(values, self.target_transform) + 1000.0",
     )

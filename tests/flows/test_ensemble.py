@@ -11,9 +11,9 @@ from flows.predict import predict_batch
 from flows.retrain import retrain
 from schemas.config import PredictConfig, RetrainConfig
 from schemas.records import COUNT_COLUMNS
-from tasks.bundle import ModelBundle
-from tasks.evaluate import regression_scores
-from tasks.registry import Registry
+from tasks.evaluation.evaluate import regression_scores
+from tasks.models.bundle import ModelBundle
+from tasks.promotion.registry import Registry
 from tests.flows.project_copy import task_run_states
 
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
 from flows.retrain import retrain
 from schemas.config import RetrainConfig
-from tasks.errors import ArtifactError
-from tasks.registry import Registry
+from schemas.errors import ArtifactError
+from tasks.promotion.registry import Registry
 
 FLOWS = Path(__file__).resolve().parents[2] / "flows"
 

@@ -9,7 +9,7 @@ def material(**changes):
     base = {
         "format": 2,
         "task": "train_model",
-        "code": {"tasks.train": "a" * 64, "tasks.statistics": "b" * 64},
+        "code": {"tasks.training.task": "a" * 64, "tasks.prepare.statistics": "b" * 64},
         "inputs": {
             "data": {
                 "__model__": "NormalisedData",
@@ -31,12 +31,16 @@ def test_a_parameter_is_named_with_its_old_and_new_value():
 
 
 def test_a_changed_module_is_named_by_its_file():
-    new = material(code={"tasks.train": "a" * 64, "tasks.statistics": "d" * 64})
-    assert explain(new, material()) == ["code changed: tasks/statistics.py"]
+    new = material(code={"tasks.training.task": "a" * 64, "tasks.prepare.statistics": "d" * 64})
+    assert explain(new, material()) == ["code changed: tasks/prepare/statistics.py"]
     newly = material(
-        code={"tasks.train": "a" * 64, "tasks.statistics": "b" * 64, "tasks.split": "e"}
+        code={
+            "tasks.training.task": "a" * 64,
+            "tasks.prepare.statistics": "b" * 64,
+            "tasks.prepare.split": "e",
+        }
     )
-    assert explain(newly, material()) == ["code: tasks/split.py is newly imported"]
+    assert explain(newly, material()) == ["code: tasks/prepare/split.py is newly imported"]
 
 
 def test_a_changed_source_digest_and_an_upstream_artifact():

@@ -3,10 +3,10 @@ import pytest
 from flows.predict import predict_batch
 from flows.retrain import retrain
 from schemas.config import FeatureConfig, PredictConfig, RetrainConfig
+from schemas.errors import DataValidationError, NoChampionError
 from schemas.records import COUNT_COLUMNS, PREDICTION_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
-from tasks.errors import DataValidationError, NoChampionError
-from tasks.registry import Registry
+from tasks.promotion.registry import Registry
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ from prefect.client.schemas.filters import (
 from flows.cli import main
 from flows.retrain import retrain
 from schemas.config import RetrainConfig, TrainingConfig
+from schemas.ownership import MARKER
 from schemas.synthetic import make_day_frame, to_csv_bytes
-from tasks.ownership import MARKER
-from tasks.publish import OUTPUT_FILES
+from tasks.evaluation.publish import OUTPUT_FILES
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from flows.retrain import retrain
 from schemas.config import RetrainConfig
 from schemas.records import COUNT_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
-from tasks.predict import PREDICTED_COLUMN, parse_days, predict_frame
-from tasks.registry import Registry
+from tasks.prediction.batch import PREDICTED_COLUMN, parse_days, predict_frame
+from tasks.promotion.registry import Registry
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ from flows.cli import main
 from flows.retrain import retrain
 from flows.sweep import sweep
 from schemas.config import RetrainConfig, SweepConfig, TrainingConfig
-from tasks.trials import expand_trials, trials_for_stations
+from tasks.sweep.trials import expand_trials, trials_for_stations
 
 pytestmark = pytest.mark.slow
 

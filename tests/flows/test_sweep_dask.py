@@ -143,7 +143,7 @@ def _training_child(worker: subprocess.Popen[bytes]) -> bool:
         children = psutil.Process(worker.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         return False
-    return any("tasks.train_worker" in " ".join(c.cmdline()) for c in children)
+    return any("tasks.training.child" in " ".join(c.cmdline()) for c in children)
 
 
 def test_a_worker_killed_mid_training_has_its_trial_rerun_on_the_other(

@@ -8,12 +8,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from schemas.errors import BikeflowError, DataValidationError
 from schemas.records import DAY_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from schemas.validation import validate_day_csv
-from tasks.errors import BikeflowError, DataValidationError
-from tasks.ingest import fetch_source
-from tasks.store import ArtifactStore, read_bytes
+from tasks.prepare.ingest import fetch_source
+from tasks.storage.store import ArtifactStore, read_bytes
 
 FUZZ = settings(
     max_examples=120,

@@ -1,0 +1,114 @@
+"""What the cached steps return: small descriptors of artifacts in the store, never the data.
+
+Prefect keeps each cached step's result in a JSON record naming the class it was built from.
+The classes live here, apart from the tasks (which import Prefect), so that ``bikeflow plan``
+can read the records back into the same objects without importing Prefect or TensorFlow.
+The steps' inputs that are descriptors of other modules (``TableData``, ``NormalisedData``,
+``TrainingRun``) are in Prefect-free modules of their own.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from tasks.storage.store import FileRef
+from tasks.training.keras_fit import TrainingRun
+
+
+class RawData(BaseModel):
+    """The ingested source: the bytes as fetched and the CSV table taken from them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: str
+    fetched: FileRef
+    table: FileRef
+    member: str | None = None
+
+
+class Window(BaseModel):
+    """Rows ``start``..``stop - 1`` of the table, covering ``first_date``..``last_date``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    start: int
+    stop: int
+    days: int
+    first_date: str
+    last_date: str
+
+
+class SplitPlan(BaseModel):
+    """Three ordered, disjoint date windows."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    train: Window
+    validation: Window
+    test: Window
+
+
+class BestEpoch(BaseModel):
+    """The chosen epoch, its losses and its checkpoint."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epoch: int
+    val_loss: float
+    loss: float
+    model: FileRef
+
+
+class Member(BaseModel):
+    """One member: its training, the epoch its validation curve chose, and its refit."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int
+    run: TrainingRun
+    best: BestEpoch
+    refit: TrainingRun | None = None
+
+    @property
+    def final(self) -> FileRef:
+        """The member's model: the refit's last epoch, or the chosen epoch's checkpoint."""
+        return self.refit.checkpoints[-1] if self.refit is not None else self.best.model
+
+
+class Forecaster(BaseModel):
+    """The run's model: its members, the model scored on validation, and the published one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    members: tuple[Member, ...]
+    refit: bool
+    # The members' chosen epochs averaged (mean epoch and losses): validation is scored on
+    # it, since a refitted member has seen the validation rows.
+    best: BestEpoch
+    # The published model: the final members averaged (the best checkpoint for one member).
+    model: FileRef
+    parameters: int
+    card: str
+
+
+class Scores(BaseModel):
+    """Regression scores in bike counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rmse: float
+    mae: float
+    r2: float
+    wape: float
+
+
+class Evaluation(BaseModel):
+    """Test and validation scores of the model and of the baselines, plus the report files."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    test: Scores
+    validation: Scores
+    baselines: dict[str, Scores]
+    predictions: FileRef
+    plot: FileRef

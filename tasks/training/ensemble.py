@@ -1,0 +1,257 @@
+"""Ensemble and refit: several members trained in parallel, optionally refitted, averaged.
+
+Member ``i`` is the configured training with seed ``seed + 1000 * i`` and nothing else
+changed, so member 0 of an ensemble is the very training (same ``train_model`` cache key and
+journal) that a one-member run of the same config does. Each member's epoch is chosen on its
+own validation curve (``select_best_epoch``). With ``refit`` the member is trained again, same
+seed, on training+validation rows for that many epochs, and its last epoch is the member.
+
+The published model is one self-contained ``.keras`` file: a functional model with the
+members' inputs, each member applied to them, and ``layers.Average`` over their outputs (in
+the normalised target space; the bundle's statistics undo it). A one-member run publishes the
+member's own checkpoint, exactly as before ensembles existed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from prefect import task
+from prefect.futures import wait
+
+from schemas.config import ModelConfig, TrainingConfig
+from tasks.models.zoo import describe_architecture
+from tasks.prepare.statistics import NormalisedData
+from tasks.storage.cache_policy import ArtifactCache
+from tasks.storage.descriptors import BestEpoch, Forecaster, Member
+from tasks.storage.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
+from tasks.training.members import member_trainings, refit_training
+from tasks.training.task import TrainingRun, train_model
+
+if TYPE_CHECKING:
+    import keras
+
+CHUNK_ROWS = 1 << 18
+
+
+def train_in_parallel(
+    jobs: Sequence[tuple[NormalisedData, TrainingConfig]],
+    model: ModelConfig,
+    store_root: str,
+    max_parallel: int,
+) -> list[TrainingRun]:
+    """Run ``train_model`` once per (data, training) job, ``max_parallel`` child processes at once.
+
+    The sweep's mechanism: futures submitted a batch at a time, every one resolved here (a
+    failed member raises). One job runs in the flow's own thread, as a one-member run always has.
+    """
+    if len(jobs) == 1:
+        data, training = jobs[0]
+        return [train_model(data, model, training, store_root)]
+    runs: list[TrainingRun] = []
+    for begin in range(0, len(jobs), max_parallel):
+        futures = [
+            train_model.submit(data, model, training, store_root)
+            for data, training in jobs[begin : begin + max_parallel]
+        ]
+        wait(futures)
+        runs += [future.result() for future in futures]
+    return runs
+
+
+def train_member_sets(
+    datasets: Sequence[NormalisedData],
+    model: ModelConfig,
+    training: TrainingConfig,
+    store_root: str,
+    max_parallel: int,
+) -> list[list[Member]]:
+    """Every dataset's members (the backtest's origins, or a run's one dataset), trained together.
+
+    All members of all datasets share one queue of ``max_parallel`` trainings, then every
+    chosen epoch's refit shares another, so two cores stay busy across origins.
+    """
+    from tasks.training.best_epoch import select_best_epoch
+
+    trainings = member_trainings(training)
+    # (dataset index, member training), dataset by dataset.
+    jobs = [(index, member) for index in range(len(datasets)) for member in trainings]
+    runs = train_in_parallel([(datasets[i], t) for i, t in jobs], model, store_root, max_parallel)
+    bests = [select_best_epoch(run) for run in runs]
+    refits: list[TrainingRun | None] = [None] * len(runs)
+    if training.refit:
+        extended = [refit_data(data, store_root) for data in datasets]
+        again = [(extended[i], refit_training(t, b)) for (i, t), b in zip(jobs, bests, strict=True)]
+        refits = list(train_in_parallel(again, model, store_root, max_parallel))
+    sets: list[list[Member]] = [[] for _ in datasets]
+    for (index, member), run, best, refit in zip(jobs, runs, bests, refits, strict=True):
+        sets[index].append(Member(seed=member.seed, run=run, best=best, refit=refit))
+    return sets
+
+
+def train_members(
+    data: NormalisedData, model: ModelConfig, training: TrainingConfig, store_root: str
+) -> list[Member]:
+    """Train the members in parallel, choose each one's epoch on validation, refit if asked."""
+    return train_member_sets([data], model, training, store_root, training.parallel_members)[0]
+
+
+def _concatenate(store: ArtifactStore, first: ArrayRef, second: ArrayRef) -> ArrayRef:
+    a, b = load_array(first, mmap=True), load_array(second, mmap=True)
+
+    def fill(out: np.ndarray) -> None:
+        for source, offset in ((a, 0), (b, len(a))):
+            for begin in range(0, len(source), CHUNK_ROWS):
+                end = min(begin + CHUNK_ROWS, len(source))
+                out[offset + begin : offset + end] = source[begin:end]
+
+    return store.write_array((len(a) + len(b), *a.shape[1:]), str(a.dtype), fill)
+
+
+@task(
+    name="refit_data",
+    cache_policy=ArtifactCache(),
+    persist_result=True,
+    result_serializer="json",
+)
+def refit_data(data: NormalisedData, store_root: str) -> NormalisedData:
+    """The training arrays extended by the validation rows (the days just after them).
+
+    Statistics stay the training rows' (the published model reads rows with them); the
+    validation arrays stay too, so Keras still reports a validation loss (on seen rows now,
+    never used to choose anything).
+    """
+    store = ArtifactStore(store_root)
+    update: dict[str, Any] = {
+        "x_train": _concatenate(store, data.x_train, data.x_validation),
+        "y_train": _concatenate(store, data.y_train, data.y_validation),
+    }
+    if data.station_train is not None and data.station_validation is not None:
+        update["station_train"] = _concatenate(store, data.station_train, data.station_validation)
+    return data.model_copy(update=update)
+
+
+def average_models(models: Sequence[keras.Model]) -> keras.Model:
+    """One functional model: the members' inputs, each member on them, ``Average`` of outputs."""
+    import keras
+    from keras import layers
+
+    first = models[0]
+    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in first.inputs]
+    outputs = []
+    for index, member in enumerate(models):
+        # Layer names must be unique inside the averaged model.
+        member.name = f"member_{index + 1}"
+        outputs.append(member(inputs[0] if len(inputs) == 1 else inputs))
+    return keras.Model(
+        inputs[0] if len(inputs) == 1 else inputs,
+        layers.Average(name="average")(outputs),
+        name="forecaster",
+    )
+
+
+def _load(ref: FileRef) -> keras.Model:
+    import keras
+
+    return keras.saving.load_model(verify(ref), safe_mode=True)
+
+
+def _save(store: ArtifactStore, model: keras.Model) -> FileRef:
+    temp = store.temp_path(".keras")
+    try:
+        model.save(temp)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return store.adopt(temp, ".keras")
+
+
+def summary_text(model: keras.Model) -> str:
+    """``model.summary()`` as plain text."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    return "\n".join(lines)
+
+
+def model_card(
+    members: Sequence[Member],
+    published: keras.Model,
+    model: ModelConfig,
+    training: TrainingConfig,
+    refit: bool,
+) -> str:
+    """The model card (markdown): architecture, members, epochs, refit, parameters, summary."""
+    member_params = published.count_params() // max(len(members), 1)
+    rows = [
+        f"| {i + 1} | {m.seed} | {m.best.epoch} of {len(m.run.history)} | {m.best.val_loss:.4f} "
+        f"| {len(m.refit.history) if m.refit is not None else '-'} |"
+        for i, m in enumerate(members)
+    ]
+    averaged = "averaged by a Keras `Average` layer" if len(members) > 1 else "one network"
+    refit_text = (
+        "yes: each member retrained on training+validation rows for its chosen epochs"
+        if refit
+        else "no: each member is its best-validation checkpoint"
+    )
+    lines = [
+        "# Model card",
+        "",
+        f"- Architecture: `{model.architecture}` ({describe_architecture(model)}); Keras model "
+        f"`{published.name}`",
+        f"- Members: {len(members)} ({averaged}), seeds {', '.join(str(m.seed) for m in members)}",
+        f"- Epochs: up to {training.epochs} each ({training.optimizer}, learning rate "
+        f"{training.learning_rate:g} x{training.decay_rate:g}/epoch, batch {training.batch_size}); "
+        "the epoch is chosen on each member's validation loss",
+        f"- Refit: {refit_text}",
+        f"- Parameters: {published.count_params():,}"
+        + (f" ({member_params:,} per member)" if len(members) > 1 else ""),
+        "",
+        "| member | seed | chosen epoch | val loss | refit epochs |",
+        "|---|---|---|---|---|",
+        *rows,
+        "",
+        "```text",
+        summary_text(published),
+        "```",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@task(
+    name="assemble_forecaster",
+    cache_policy=ArtifactCache(),
+    persist_result=True,
+    result_serializer="json",
+)
+def assemble_forecaster(
+    members: list[Member], model: ModelConfig, training: TrainingConfig, store_root: str
+) -> Forecaster:
+    """Average the members into one model (and the chosen epochs into the validation model)."""
+    store = ArtifactStore(store_root)
+    refit = any(m.refit is not None for m in members)
+    if len(members) == 1:
+        selection, published = members[0].best.model, members[0].final
+        published_model = _load(published)
+    else:
+        selection = _save(store, average_models([_load(m.best.model) for m in members]))
+        published_model = average_models([_load(m.final) for m in members])
+        published = _save(store, published_model)
+    best = BestEpoch(
+        epoch=round(float(np.mean([m.best.epoch for m in members]))),
+        val_loss=float(np.mean([m.best.val_loss for m in members])),
+        loss=float(np.mean([m.best.loss for m in members])),
+        model=selection,
+    )
+    if not all(math.isfinite(m.best.val_loss) for m in members):
+        raise ValueError("a member without a finite validation loss cannot join the ensemble")
+    return Forecaster(
+        members=tuple(members),
+        refit=refit,
+        best=best,
+        model=published,
+        parameters=int(published_model.count_params()),
+        card=model_card(members, published_model, model, training, refit),
+    )

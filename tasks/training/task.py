@@ -1,0 +1,197 @@
+"""Train: the Prefect task that fits the model in a child process, a checkpoint every epoch."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from prefect import task
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.logging import get_run_logger
+
+from schemas.config import ModelConfig, TrainingConfig
+from schemas.errors import TrainingError
+from tasks.prepare.normalise import NormalisedData
+from tasks.storage.cache_policy import ArtifactCache
+
+# The trainer's names, importable from here as before the split into tasks.training.keras_fit.
+# Its tuning constants are not re-exported: they are read, and must be set, in keras_fit.
+from tasks.training.keras_fit import (
+    DeviceInfo,
+    EpochJournal,
+    EpochRecord,
+    StationInputs,
+    TrainingRun,
+    checkpoint_saver,
+    choose_strategy,
+    epoch_order,
+    fit_model,
+    import_tensorflow,
+    journal_name,
+    make_dataset,
+    steps_per_execution,
+)
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from tasks.training.child import TrainingRequest
+
+__all__ = [
+    "DeviceInfo",
+    "EpochJournal",
+    "EpochRecord",
+    "StationInputs",
+    "TrainingProcessError",
+    "TrainingRun",
+    "checkpoint_saver",
+    "choose_strategy",
+    "epoch_order",
+    "fit_model",
+    "import_tensorflow",
+    "journal_name",
+    "make_dataset",
+    "preload_keras",
+    "run_training_process",
+    "steps_per_execution",
+    "train_model",
+]
+
+
+class TrainingProcessError(TrainingError):
+    """The training child process died or reported an error."""
+
+
+def run_training_process(
+    request: TrainingRequest,
+    on_epoch: Callable[[EpochRecord, int], None],
+    log: Callable[[str], None],
+) -> TrainingRun:
+    """Train in a child process (``tasks.training.child``) and return its result."""
+    project_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    # The child must import the same code as this process, wherever the flow was loaded from.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tasks.training.child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=project_root,
+    )
+    stderr_tail: deque[str] = deque(maxlen=40)
+
+    def drain_stderr() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            stderr_tail.append(line.rstrip())
+
+    drainer = threading.Thread(target=drain_stderr, daemon=True)
+    drainer.start()
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(request.model_dump_json())
+    process.stdin.close()
+    result: TrainingRun | None = None
+    error: dict[str, Any] | None = None
+    epochs_done = 0
+    for line in process.stdout:
+        event = json.loads(line)
+        kind = event["event"]
+        if kind == "epoch":
+            epochs_done += 1
+            on_epoch(EpochRecord.model_validate(event["record"]), event["epochs"])
+        elif kind == "log":
+            log(event["message"])
+        elif kind == "result":
+            result = TrainingRun.model_validate(event["run"])
+        elif kind == "error":
+            error = event
+    code = process.wait()
+    drainer.join(timeout=5)
+    if error is not None:
+        if error.get("user_error"):
+            raise TrainingError(f"training failed: {error['type']}: {error['message']}")
+        raise TrainingProcessError(
+            f"training failed: {error['type']}: {error['message']}\n{error['traceback']}"
+        )
+    if code != 0 or result is None:
+        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
+        tail = "\n".join(stderr_tail)
+        raise TrainingProcessError(
+            f"the training process ended ({how}) after {epochs_done} epoch(s); last output:\n{tail}"
+        )
+    return result
+
+
+_preload: threading.Thread | None = None
+
+
+def preload_keras() -> threading.Thread | None:
+    """Start importing Keras in this process in the background (once); return the thread.
+
+    The training child imports TensorFlow on its own, and evaluation then imports it again in
+    the flow process to load the chosen checkpoint: a cold run paid two imports one after the
+    other. Started when training starts, the flow process's import overlaps the child's import
+    and its epochs. Only a task that trains calls it, so a fully cached rerun still never
+    imports TensorFlow.
+    """
+    global _preload
+    if _preload is not None or "keras" in sys.modules:
+        return _preload
+
+    def load() -> None:
+        # A failed import here is raised again, with its traceback, where Keras is needed.
+        with contextlib.suppress(Exception):
+            import keras  # noqa: F401
+
+    _preload = threading.Thread(target=load, name="bikeflow-keras-preload", daemon=True)
+    _preload.start()
+    # Joined at exit, so a run that ends early never tears down a half-done import.
+    atexit.register(_preload.join)
+    return _preload
+
+
+@task(
+    name="train_model",
+    cache_policy=ArtifactCache(),
+    persist_result=True,
+    result_serializer="json",
+)
+def train_model(
+    data: NormalisedData, model: ModelConfig, training: TrainingConfig, store_root: str
+) -> TrainingRun:
+    """Train the configured model in a child process, saving a checkpoint every epoch."""
+    from tasks.training.child import TrainingRequest
+
+    logger = get_run_logger()
+    # Called from sync code, Prefect's dual sync/async function returns the id itself.
+    progress = cast(
+        "UUID", create_progress_artifact(progress=0.0, description="Training epochs completed")
+    )
+
+    def on_epoch(record: EpochRecord, epochs: int) -> None:
+        logger.info(
+            "epoch %d/%d: loss=%.4f val_loss=%.4f lr=%.3g",
+            record.epoch,
+            epochs,
+            record.loss,
+            record.val_loss,
+            record.learning_rate,
+        )
+        update_progress_artifact(progress, 100.0 * record.epoch / epochs)
+
+    request = TrainingRequest(data=data, model=model, training=training, store_root=store_root)
+    preload_keras()
+    return run_training_process(request, on_epoch, logger.info)

@@ -1,0 +1,129 @@
+"""Crash and resume: SIGKILL the training process mid-epoch; the next attempt resumes from the
+last completed epoch's checkpoint and ends exactly where an uninterrupted training ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas.config import ModelConfig, TrainingConfig
+from schemas.errors import TrainingError
+from tasks.prepare.normalise import NormalisedData, Statistics
+from tasks.storage.store import ArtifactStore, read_journal
+from tasks.training.child import TrainingRequest
+from tasks.training.task import EpochJournal, journal_name, run_training_process
+
+pytestmark = pytest.mark.slow
+
+EPOCHS = 4
+
+
+def _request(root: Path, train_rows: int = 1600) -> TrainingRequest:
+    rng = np.random.default_rng(0)
+    rows = train_rows + 200
+    x = rng.normal(0, 1, (rows, 11)).astype(np.float32)
+    y = (x[:, :1] * 0.8 - x[:, 7:8] * 0.5 + rng.normal(0, 0.1, (rows, 1))).astype(np.float32)
+    store = ArtifactStore(root)
+    arrays = {
+        "x_train": x[:train_rows],
+        "y_train": y[:train_rows],
+        "x_validation": x[train_rows:],
+        "y_validation": y[train_rows:],
+        "x_test": x[train_rows:],
+        "y_test": y[train_rows:],
+    }
+    stats = Statistics(
+        feature_names=tuple("abcdefghijk"),
+        feature_mean=(0.0,) * 11,
+        feature_std=(1.0,) * 11,
+        target_mean=0.0,
+        target_std=1.0,
+        train_rows=train_rows,
+    )
+    data = NormalisedData(
+        statistics=stats,
+        statistics_file=store.put_json({}),
+        **{name: store.put_array(array) for name, array in arrays.items()},
+    )
+    # The seed's batch size 4: 400 steps an epoch, long enough to be killed in the middle.
+    training = TrainingConfig(epochs=EPOCHS, batch_size=4, learning_rate=0.02, seed=11)
+    return TrainingRequest(data=data, model=ModelConfig(), training=training, store_root=str(root))
+
+
+def _children_running(module: str) -> list[int]:
+    """Pids of this process's children whose command line runs ``module``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and module in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_killed_training_resumes_from_its_last_epoch_with_identical_results(tmp_path: Path):
+    uninterrupted = run_training_process(_request(tmp_path / "a"), lambda r, n: None, print)
+    assert uninterrupted.resumed_from == 0
+
+    request = _request(tmp_path / "b")
+    store = ArtifactStore(tmp_path / "b")
+    name = journal_name(request)
+    killed: dict[str, float] = {}
+
+    def kill_in_the_middle_of_epoch_three() -> None:
+        deadline = time.monotonic() + 600
+        finished: dict[int, float] = {}
+        while time.monotonic() < deadline and 2 not in finished:
+            journal = read_journal(store, name) or {}
+            finished.setdefault(len(journal.get("epochs", [])), time.monotonic())
+            time.sleep(0.005)
+        started = time.monotonic()
+        # Early in epoch 3 (10% of epoch 2's time): late enough to be inside it, and far from
+        # its end even when a busy machine makes epochs uneven.
+        time.sleep(0.1 * (finished[2] - finished.get(1, finished[2] - 1.0)))
+        for pid in _children_running("tasks.training.child"):
+            os.kill(pid, signal.SIGKILL)
+            killed["after"] = time.monotonic() - started
+
+    killer = threading.Thread(target=kill_in_the_middle_of_epoch_three)
+    killer.start()
+    seen: list[int] = []
+    with pytest.raises(TrainingError, match="killed by signal 9"):
+        run_training_process(request, lambda record, total: seen.append(record.epoch), print)
+    killer.join()
+    assert "after" in killed
+    # Killed during epoch 3: two epochs were reported, and their history survived the crash.
+    assert seen == [1, 2]
+    survived = EpochJournal(store, name).completed()
+    assert [record.epoch for record, _ in survived] == [1, 2]
+    assert [r for r, _ in survived] == list(uninterrupted.history[:2])
+
+    resumed = run_training_process(request, lambda r, n: None, print)
+    assert resumed.resumed_from == 2  # not started over
+    assert [r.epoch for r in resumed.history] == list(range(1, EPOCHS + 1))
+    # Same seed on CPU: the very same losses, learning rates and hence the same best epoch.
+    assert resumed.history == uninterrupted.history
+    best = min(resumed.history, key=lambda r: (r.val_loss, r.epoch))
+    assert best == min(uninterrupted.history, key=lambda r: (r.val_loss, r.epoch))
+
+
+def test_a_damaged_checkpoint_resumes_from_the_epoch_before_it(tmp_path: Path):
+    request = _request(tmp_path, train_rows=400)
+    request = request.model_copy(
+        update={"training": request.training.model_copy(update={"epochs": 2})}
+    )
+    first = run_training_process(request, lambda r, n: None, print)
+    Path(first.checkpoints[1].path).write_bytes(b"damaged")
+    again = run_training_process(request, lambda r, n: None, print)
+    assert again.resumed_from == 1 and again.history == first.history
