@@ -33,7 +33,8 @@ from schemas.synthetic import make_day_frame, to_csv_bytes
 
 THROUGH_PREFECT = """
 import sys
-from flows.cli_plan import plan_retrain, print_plan
+from flows.cli.plan import print_plan
+from tasks.plan.engine import plan_retrain
 from schemas.config import RetrainConfig
 print_plan(plan_retrain(RetrainConfig.model_validate_json(open(sys.argv[1]).read()), None))
 """

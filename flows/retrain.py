@@ -1,6 +1,6 @@
 """The retrain flow: check paths -> prepare data (ingest -> validate -> split -> normalise) ->
 check new data -> train members -> select -> (refit) -> assemble -> evaluate -> publish ->
-promote.
+promote. ``tasks/retrain_graph.py`` lists these steps and states the skip rule, once.
 
 Tasks are called directly, or (the ensemble's members, like the sweep's trainings) submitted
 and every future resolved with ``.result()`` before the flow goes on: a failing task raises
@@ -21,6 +21,7 @@ from tasks.evaluation.publish import RunSummary, publish_run
 from tasks.preflight import check_paths
 from tasks.promotion.new_data import check_new_data, report_no_new_data
 from tasks.promotion.registry import promote_model
+from tasks.retrain_graph import skips_training
 from tasks.training.ensemble import assemble_forecaster, train_members
 
 # A user error is logged by Prefect with its message and no traceback (tasks/error_logs.py);
@@ -35,7 +36,7 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B00
     prepared = prepare_data(config)
     table, plan, data = prepared.table, prepared.plan, prepared.data
     new_data = check_new_data(config, table)
-    if config.retrain_when == "new-data" and new_data.champion and not new_data.new_rows:
+    if skips_training(config.retrain_when, bool(new_data.champion), new_data.new_rows):
         return report_no_new_data(config, new_data)
     # train_model + select_best_epoch per member (in parallel), refit_data + train_model again.
     members = train_members(data, config.model, config.training, config.store_root)

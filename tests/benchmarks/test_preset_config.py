@@ -7,15 +7,16 @@ from benchmarks.preset import (
     PRESET_CANDIDATE,
     procedure_config,
 )
-from flows.cli import build_config, make_parser
+from flows.cli.common import build_config
+from flows.cli.main import make_parser
 from schemas.config import RetrainConfig
 
 PRESET_FILE = Path(__file__).parents[2] / "schemas" / "presets" / "forecaster.yaml"
 
 
 def cli_config(*flags: str) -> RetrainConfig:
-    parser, destinations = make_parser()
-    return build_config(RetrainConfig, destinations, parser.parse_args(["run", *flags]))
+    args = make_parser().parse_args(["run", *flags])
+    return build_config(RetrainConfig, args.run_destinations, args)
 
 
 def test_the_shipped_preset_is_the_benchmarked_candidate_as_a_refitted_ensemble():

@@ -20,7 +20,7 @@ def _prefect_api(request: pytest.FixtureRequest) -> None:
 @pytest.fixture(scope="session")
 def reference_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The small sweep on the default thread pool: its data file and its leaderboard folder."""
-    from flows.cli import main
+    from flows.cli.main import main
     from schemas.synthetic import make_day_frame, to_csv_bytes
 
     folder = tmp_path_factory.mktemp("default-runner")

@@ -34,7 +34,7 @@ print(json.dumps({
 
 PLAN_SCRIPT = """
 import json, sys
-from flows.cli_plan import plan_steps
+from tasks.plan.engine import plan_steps
 from schemas.config import RetrainConfig
 plans = plan_steps(RetrainConfig.model_validate_json(sys.argv[1]))
 print(json.dumps({

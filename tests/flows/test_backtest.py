@@ -97,7 +97,7 @@ def test_always_replacing_beats_never_retraining_after_a_regime_change(tmp_path:
 
 
 def test_backtest_command_refuses_a_bad_flag(capsys: pytest.CaptureFixture[str]):
-    from flows.cli import main
+    from flows.cli.main import main
 
     assert main(["backtest", "--every-days", "0"]) == 1
     assert "every_days" in capsys.readouterr().err

@@ -17,7 +17,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
-from flows.cli import main
+from flows.cli.main import main
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from schemas.validation import validate_day_csv
 from tasks.prepare.validate import minimum_rows

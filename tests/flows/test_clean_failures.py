@@ -19,7 +19,7 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.settings import PREFECT_API_URL
 
-from flows.cli_quiet import is_tensorflow_noise
+from flows.cli.quiet import is_tensorflow_noise
 from schemas.synthetic import make_day_frame, to_csv_bytes
 
 pytestmark = pytest.mark.slow
@@ -135,7 +135,7 @@ import sys
 
 from prefect import flow, task
 
-from flows.cli import run_and_report
+from flows.cli.common import run_and_report
 from schemas.errors import SourceError
 
 

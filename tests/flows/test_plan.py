@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows.cli import main
+from flows.cli.main import main
 from schemas.config import RetrainConfig, TrainingConfig
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tests.flows.project_copy import ProjectCopy, task_states

@@ -11,7 +11,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 
-from flows.cli import main
+from flows.cli.main import main
 from flows.retrain import retrain
 from schemas.config import RetrainConfig, TrainingConfig
 from schemas.ownership import MARKER

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.cli import main
+from flows.cli.main import main
 from flows.retrain import retrain
 from flows.sweep import sweep
 from schemas.config import RetrainConfig, SweepConfig, TrainingConfig

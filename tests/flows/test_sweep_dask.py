@@ -28,7 +28,7 @@ from prefect import get_client  # noqa: E402
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
 from prefect_dask import DaskTaskRunner  # noqa: E402
 
-from flows.cli import main  # noqa: E402
+from flows.cli.main import main  # noqa: E402
 from flows.sweep import sweep  # noqa: E402
 from schemas.config import RetrainConfig, SplitConfig, SweepConfig, TrainingConfig  # noqa: E402
 from tests.flows.sweep_runs import (  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("ray", reason="the .[ray] extra (ray) is not installed on this machine")
 pytest.importorskip("prefect_ray", reason="the .[ray] extra (prefect-ray) is not installed")
 
-from flows.cli import main
+from flows.cli.main import main
 from tests.flows.sweep_runs import assert_same_scores, read_csv, sweep_flags
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flows.cli import main
+from flows.cli.main import main
 from schemas.config import ROOTS_ENV, RetrainConfig, TrainingConfig, allowed_roots
 
 

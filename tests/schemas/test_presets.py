@@ -4,7 +4,8 @@ import typing
 
 import pytest
 
-from flows.cli import build_config, make_parser
+from flows.cli.common import build_config
+from flows.cli.main import make_parser
 from schemas.config import (
     PRESETS_DIR,
     PresetName,
@@ -15,8 +16,8 @@ from schemas.config import (
 
 
 def cli_config(*flags: str) -> RetrainConfig:
-    parser, destinations = make_parser()
-    return build_config(RetrainConfig, destinations, parser.parse_args(["run", *flags]))
+    args = make_parser().parse_args(["run", *flags])
+    return build_config(RetrainConfig, args.run_destinations, args)
 
 
 def test_a_zoo_entry_keeps_an_epoch_count_typed_even_when_it_is_the_generic_default():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flows.cli import main
+from flows.cli.main import main
 from flows.predict import predict_batch
 from flows.retrain import retrain
 from flows.sweep import sweep

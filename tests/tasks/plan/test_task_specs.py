@@ -10,19 +10,11 @@ from pathlib import Path
 import pytest
 
 from schemas.synthetic import make_day_frame, to_csv_bytes
+from tasks import retrain_graph as graph
 from tasks.plan.task_specs import task_spec
 
-RETRAIN_STEPS = [
-    ("tasks.prepare.ingest", "ingest_source"),
-    ("tasks.prepare.validate", "validate_records"),
-    ("tasks.prepare.split", "split_by_date"),
-    ("tasks.prepare.normalise", "normalise_features"),
-    ("tasks.training.task", "train_model"),
-    ("tasks.training.best_epoch", "select_best_epoch"),
-    ("tasks.training.ensemble", "refit_data"),
-    ("tasks.training.ensemble", "assemble_forecaster"),
-    ("tasks.evaluation.evaluate", "evaluate_model"),
-]
+# Every cached step of the retrain flow (tests/tasks/test_retrain_graph.py: the graph is the flow).
+RETRAIN_STEPS = [(step.module, step.function) for step in graph.RETRAIN_STEPS if step.cached]
 
 
 @pytest.mark.parametrize(("module", "function"), RETRAIN_STEPS, ids=[f for _, f in RETRAIN_STEPS])

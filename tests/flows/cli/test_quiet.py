@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from flows.cli_quiet import is_tensorflow_noise
+from flows.cli.quiet import is_tensorflow_noise
 
 NEEDS_PREFECT = False  # pure byte checks
 

@@ -6,15 +6,21 @@ import argparse
 import sys
 from typing import Any
 
+from flows.cli.common import (
+    CONFIG_ERRORS,
+    add_config_flags,
+    build_config,
+    describe_config_error,
+    prepare_local_server,
+    run_and_report,
+)
 from schemas.config import BacktestConfig, RetrainConfig
 
 BACKTEST_FLAGS = ("start_date", "every_days", "end_date", "max_parallel", "backtest_dir")
 
 
-def add_backtest_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> None:
     """The ``bikeflow backtest`` subcommand: the retrain flags set the config of every origin."""
-    from flows.cli import add_config_flags
-
     parser = commands.add_parser(
         "backtest",
         help="replay the nightly retraining over history and compare promotion policies",
@@ -32,13 +38,13 @@ def add_backtest_parser(commands: Any) -> None:
             default=None,
             help=f"{info.description} (default: {info.default or 'empty'})",
         )
-    parser.set_defaults(backtest_destinations=add_config_flags(parser, RetrainConfig))
+    parser.set_defaults(
+        backtest_destinations=add_config_flags(parser, RetrainConfig), handler=run_backtest
+    )
 
 
 def build_backtest_config(args: argparse.Namespace) -> BacktestConfig:
     """Merge the retrain flags and file with the backtest flags, and validate."""
-    from flows.cli import build_config
-
     base = build_config(RetrainConfig, args.backtest_destinations, args)
     data: dict[str, Any] = {"base": base.model_dump(exclude_unset=True)}
     for name in BACKTEST_FLAGS:
@@ -67,20 +73,13 @@ def print_backtest(report: Any) -> None:
 
 def run_backtest(args: argparse.Namespace) -> int:
     """Run the backtest flow from parsed arguments; returns the process exit code."""
-    from flows.cli import (
-        CONFIG_ERRORS,
-        _prepare_local_server,
-        describe_config_error,
-        run_and_report,
-    )
-
     try:
         config = build_backtest_config(args)
     except CONFIG_ERRORS as error:
         message = describe_config_error(error)
         print(f"bikeflow: invalid backtest configuration: {message}", file=sys.stderr)
         return 1
-    _prepare_local_server()
+    prepare_local_server()
     from flows.backtest import backtest
 
     code, report = run_and_report(backtest, config, "backtest")

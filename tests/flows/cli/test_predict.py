@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli import main
+from flows.cli.main import main
 from flows.retrain import retrain
 from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.records import COUNT_COLUMNS

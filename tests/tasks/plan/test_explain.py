@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.cli_plan import explain
+from tasks.plan.explain import explain
 
 
 def material(**changes):

@@ -6,13 +6,19 @@ import argparse
 import sys
 from typing import Any
 
+from flows.cli.common import (
+    CONFIG_ERRORS,
+    add_config_flags,
+    build_config,
+    describe_config_error,
+    prepare_local_server,
+    run_and_report,
+)
 from schemas.config import PredictConfig
 
 
-def add_predict_parser(commands: Any) -> None:
+def add_parser(commands: Any) -> None:
     """The ``bikeflow predict`` subcommand (flags from ``PredictConfig``, ``--config`` file)."""
-    from flows.cli import add_config_flags
-
     predict = commands.add_parser(
         "predict",
         help="predict rentals for a CSV of days (or hours) with the registry's champion",
@@ -22,27 +28,19 @@ def add_predict_parser(commands: Any) -> None:
     )
     predict.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
     predict.set_defaults(
-        handler=run_predict, predict_destinations=add_config_flags(predict, PredictConfig)
+        predict_destinations=add_config_flags(predict, PredictConfig), handler=run_predict
     )
 
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run the predict-batch flow from parsed arguments; returns the process exit code."""
-    from flows.cli import (
-        CONFIG_ERRORS,
-        _prepare_local_server,
-        build_config,
-        describe_config_error,
-        run_and_report,
-    )
-
     try:
         config = build_config(PredictConfig, args.predict_destinations, args)
     except CONFIG_ERRORS as error:
         message = describe_config_error(error)
         print(f"bikeflow: invalid prediction configuration: {message}", file=sys.stderr)
         return 1
-    _prepare_local_server()
+    prepare_local_server()
     from flows.predict import predict_batch
 
     code, summary = run_and_report(predict_batch, config, "batch prediction")

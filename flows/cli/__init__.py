@@ -1,0 +1,1 @@
+"""The ``bikeflow`` console command: ``main`` builds the parser, one module per subcommand."""

@@ -1,0 +1,134 @@
+"""What every ``bikeflow`` subcommand shares: config flags, config errors, running a flow."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+
+def _leaf_fields(
+    model: type[BaseModel], prefix: tuple[str, ...] = ()
+) -> list[tuple[tuple[str, ...], Any]]:
+    leaves = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            leaves += _leaf_fields(annotation, (*prefix, name))
+        else:
+            leaves.append(((*prefix, name), info))
+    return leaves
+
+
+def _flag_type(annotation: Any) -> tuple[Any, list[Any] | None]:
+    if typing.get_origin(annotation) is typing.Literal:
+        choices = list(typing.get_args(annotation))
+        return type(choices[0]), choices
+    if isinstance(annotation, types.UnionType):
+        annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
+    if annotation is bool:
+        return lambda text: text.lower() in ("1", "true", "yes", "on"), None
+    return annotation, None
+
+
+def add_config_flags(
+    parser: argparse.ArgumentParser, model: type[BaseModel]
+) -> dict[str, tuple[str, ...]]:
+    """Add one flag per leaf field of the config model; return flag dest -> field path."""
+    destinations: dict[str, tuple[str, ...]] = {}
+    for path, info in _leaf_fields(model):
+        name = path[-1]
+        if name in destinations:
+            raise ValueError(f"config field name {name!r} is not unique; flags need unique names")
+        kind, choices = _flag_type(info.annotation)
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            type=kind,
+            choices=choices,
+            default=None,
+            metavar=None if choices else name.upper(),
+            help=f"{info.description} (default: {info.default})",
+        )
+        destinations[name] = path
+    return destinations
+
+
+def build_config(
+    model: type[BaseModel], destinations: dict[str, tuple[str, ...]], args: argparse.Namespace
+) -> Any:
+    """Merge a config file (if any) with the flags given, and validate the result."""
+    data: dict[str, Any] = {}
+    if args.config:
+        loaded = yaml.safe_load(Path(args.config).read_text())
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{args.config}: expected a mapping of config fields")
+        data = loaded
+    for dest, path in destinations.items():
+        value = getattr(args, dest)
+        if value is None:
+            continue
+        node = data
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = value
+    return model.model_validate(data)
+
+
+CONFIG_ERRORS = (ValidationError, ValueError, OSError, yaml.YAMLError)
+
+
+def describe_config_error(error: Exception) -> str:
+    """One line per broken field of a config, joined into one paragraph."""
+    if not isinstance(error, ValidationError):
+        return " ".join(str(error).split())
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "config"
+        given = repr(item.get("input"))
+        given = given if len(given) <= 80 else given[:77] + "..."
+        parts.append(f"{where}: {item['msg']} (given {given})")
+    return "; ".join(parts)
+
+
+def run_and_report(flow: Any, config: Any, action: str) -> tuple[int, Any]:
+    """Run a flow; return (0, its result), or print why it failed and return (1, None).
+
+    A user error (``BikeflowError``) is printed as one paragraph, and Prefect's own lines
+    about it stay off the terminal meanwhile, so it is said once, without a traceback. Any
+    other exception is a bug: Prefect has logged its traceback, and the last line names it.
+    """
+    from schemas.errors import BikeflowError
+    from tasks.error_logs import console_quiet_for_user_errors
+
+    with console_quiet_for_user_errors():
+        state = flow(config, return_state=True)
+    if state.is_completed():
+        return 0, state.result()
+    failure = state.result(raise_on_failure=False)
+    if isinstance(failure, BikeflowError):
+        print(f"bikeflow: {action} failed: {failure}", file=sys.stderr)
+    else:
+        print(
+            f"bikeflow: {action} failed ({state.name}) on an unexpected "
+            f"{type(failure).__name__}: {failure} (a bug; the traceback is above)",
+            file=sys.stderr,
+        )
+    return 1, None
+
+
+def prepare_local_server() -> None:
+    """Settings for Prefect's embedded server; call it before Prefect is imported."""
+    if not os.environ.get("PREFECT_API_URL"):
+        # Prefect's embedded default starts a temporary API server in a subprocess for each
+        # run. On a busy machine it can take longer than Prefect's 20 s start-up timeout, and
+        # its telemetry service only fails offline; neither helps a one-off local run.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

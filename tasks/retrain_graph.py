@@ -1,0 +1,129 @@
+"""The retrain graph, stated once: its steps in run order, each a task's module and function, and
+the rule that skips training when no new data came.
+
+``flows/retrain.py`` (and its ``prepare_data`` subflow) runs these steps; ``tasks.plan`` plans
+them from this list without importing them (so without Prefect). tests/tasks/test_retrain_graph.py
+checks that each step is the task the flows call. This module imports nothing of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Step:
+    """One task of the retrain flow, as the flow calls it and the plan reads it."""
+
+    name: str  # the task's name (``@task(name=...)``), as its task runs are named
+    module: str  # the module that defines the task
+    function: str  # the task's function in that module
+    flow: str = "retrain"  # the flow that calls it: ``retrain`` or its ``prepare_data`` subflow
+    cached: bool = False  # a cross-run cache key; without one the step runs in every run
+    deterministic: bool = False  # the same bytes again from the same inputs (training may not)
+    skippable: bool = False  # skipped (training and what uses its model) when ``skips_training``
+
+
+CHECK_PATHS = Step("check_paths", "tasks.preflight", "check_paths")
+INGEST_SOURCE = Step(
+    "ingest_source",
+    "tasks.prepare.ingest",
+    "ingest_source",
+    flow="prepare_data",
+    cached=True,
+    deterministic=True,
+)
+VALIDATE_RECORDS = Step(
+    "validate_records",
+    "tasks.prepare.validate",
+    "validate_records",
+    flow="prepare_data",
+    cached=True,
+    deterministic=True,
+)
+SPLIT_BY_DATE = Step(
+    "split_by_date",
+    "tasks.prepare.split",
+    "split_by_date",
+    flow="prepare_data",
+    cached=True,
+    deterministic=True,
+)
+NORMALISE_FEATURES = Step(
+    "normalise_features",
+    "tasks.prepare.normalise",
+    "normalise_features",
+    flow="prepare_data",
+    cached=True,
+    deterministic=True,
+)
+CHECK_NEW_DATA = Step("check_new_data", "tasks.promotion.new_data", "check_new_data")
+# Per member (tasks.training.ensemble.train_members): train_model, select_best_epoch, and with
+# refit, refit_data and train_model again; then assemble_forecaster averages the members.
+TRAIN_MODEL = Step("train_model", "tasks.training.task", "train_model", cached=True, skippable=True)
+SELECT_BEST_EPOCH = Step(
+    "select_best_epoch",
+    "tasks.training.best_epoch",
+    "select_best_epoch",
+    cached=True,
+    deterministic=True,
+    skippable=True,
+)
+REFIT_DATA = Step(
+    "refit_data",
+    "tasks.training.ensemble",
+    "refit_data",
+    cached=True,
+    deterministic=True,
+    skippable=True,
+)
+ASSEMBLE_FORECASTER = Step(
+    "assemble_forecaster",
+    "tasks.training.ensemble",
+    "assemble_forecaster",
+    cached=True,
+    skippable=True,
+)
+EVALUATE_MODEL = Step(
+    "evaluate_model",
+    "tasks.evaluation.evaluate",
+    "evaluate_model",
+    cached=True,
+    deterministic=True,
+    skippable=True,
+)
+PUBLISH_RUN = Step("publish_run", "tasks.evaluation.publish", "publish_run", skippable=True)
+PROMOTE_MODEL = Step("promote_model", "tasks.promotion.registry", "promote_model", skippable=True)
+# Runs instead of the training steps when ``skips_training``.
+REPORT_NO_NEW_DATA = Step("report_no_new_data", "tasks.promotion.new_data", "report_no_new_data")
+
+# A full run, in order (check_paths first; the four prepare_data steps in their subflow).
+RETRAIN_STEPS = (
+    CHECK_PATHS,
+    INGEST_SOURCE,
+    VALIDATE_RECORDS,
+    SPLIT_BY_DATE,
+    NORMALISE_FEATURES,
+    CHECK_NEW_DATA,
+    TRAIN_MODEL,
+    SELECT_BEST_EPOCH,
+    REFIT_DATA,
+    ASSEMBLE_FORECASTER,
+    EVALUATE_MODEL,
+    PUBLISH_RUN,
+    PROMOTE_MODEL,
+)
+# Every task the retrain flow may run: a full run's, and the report of a skipped one.
+ALL_STEPS = (*RETRAIN_STEPS, REPORT_NO_NEW_DATA)
+# The steps that ``skips_training`` leaves out (report_no_new_data runs instead).
+SKIPPABLE_STEPS = tuple(step for step in RETRAIN_STEPS if step.skippable)
+
+
+def may_skip_training(retrain_when: str) -> bool:
+    """Whether this ``retrain_when`` lets a run skip training at all (asks for the champion)."""
+    return retrain_when == "new-data"
+
+
+def skips_training(retrain_when: str, has_champion: bool, new_rows: int) -> bool:
+    """The skip rule: with ``retrain_when: new-data``, a champion and no rows after its data."""
+    return may_skip_training(retrain_when) and has_champion and not new_rows
