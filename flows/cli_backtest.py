@@ -6,7 +6,8 @@ import argparse
 import sys
 from typing import Any
 
-from schemas.config import BacktestConfig, RetrainConfig
+from schemas.config import RetrainConfig
+from schemas.flow_configs import BacktestConfig
 
 BACKTEST_FLAGS = ("start_date", "every_days", "end_date", "max_parallel", "backtest_dir")
 

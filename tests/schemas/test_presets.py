@@ -5,13 +5,8 @@ import typing
 import pytest
 
 from flows.cli import build_config, make_parser
-from schemas.config import (
-    PRESETS_DIR,
-    PresetName,
-    RetrainConfig,
-    TrainingConfig,
-    preset_values,
-)
+from schemas.config import RetrainConfig, TrainingConfig
+from schemas.config_presets import PRESETS_DIR, PresetName, preset_values
 
 
 def cli_config(*flags: str) -> RetrainConfig:
