@@ -35,7 +35,8 @@ def sweep_once(
 ) -> float:
     """Run the sweep on ``workers`` Dask worker processes; return wall seconds."""
     from flows.sweep import sweep
-    from schemas.config import RetrainConfig, SplitConfig, SweepConfig, TrainingConfig
+    from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
+    from schemas.flow_configs import SweepConfig
     from tasks.sweep.resources import make_task_runner
 
     store = Path(tempfile.mkdtemp(dir=folder))

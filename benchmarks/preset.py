@@ -21,7 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from schemas.config import RetrainConfig, preset_values
+from schemas.config import RetrainConfig
+from schemas.config_presets import preset_values
 
 # The candidates benchmarks/preset_search.py ranks on validation RMSE (each as a 3-member
 # ensemble refitted on training+validation rows, the preset's procedure).

@@ -16,7 +16,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.transactions import transaction
 
-from schemas.config import BacktestConfig
+from schemas.flow_configs import BacktestConfig
 from tasks.backtest.steps import (
     BacktestReport,
     OriginResult,

@@ -20,7 +20,7 @@ from tasks.evaluation.evaluate import evaluate_model
 from tasks.evaluation.publish import RunSummary, publish_run
 from tasks.preflight import check_paths
 from tasks.promotion.new_data import check_new_data, report_no_new_data
-from tasks.promotion.registry import promote_model
+from tasks.promotion.task import promote_model
 from tasks.retrain_graph import skips_training
 from tasks.training.ensemble import assemble_forecaster, train_members
 

@@ -17,12 +17,12 @@ from prefect.futures import wait
 from prefect.logging import get_run_logger
 
 from flows.prepare import prepare_data
-from schemas.config import SweepConfig
 from schemas.errors import TrainingError
+from schemas.flow_configs import SweepConfig
 from tasks.error_logs import install_user_error_filter
 from tasks.evaluation.evaluate import evaluate_model
 from tasks.preflight import check_paths
-from tasks.promotion.registry import promote_model
+from tasks.promotion.task import promote_model
 from tasks.storage.descriptors import Evaluation, Member
 from tasks.sweep.leaderboard import (
     Leaderboard,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import typing
-from functools import cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from schemas.config_presets import PresetName, resolve_config
 
 # The path rules live in schemas.paths; ROOTS_ENV, allowed_roots and contained_path are
 # re-exported here because callers and tests know them from this module.
@@ -35,27 +34,13 @@ Architecture = Literal[
     "seed-mlp", "adam", "dropout", "leaky-relu", "two-input", "shared-weather", "tf-core"
 ]
 
-# What each zoo entry changes from the generic defaults (the seed's variants). It fills only
-# the fields the user did not give (see ``resolve_config``).
-ZOO_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
-    "seed-mlp": {},
-    # Keras' default Adam (the seed: optimizer='Adam'): rate 0.001, no decay.
-    "adam": {"training": {"optimizer": "adam", "learning_rate": 0.001, "decay_rate": 1.0}},
-    "dropout": {"model": {"dropout": 0.2}, "training": {"epochs": 50}},
-    "leaky-relu": {"model": {"hidden_units": 6, "activation": "leaky_relu"}},
-    "two-input": {},
-    # Its second weather input is the day before's weather, derived from the rows.
-    "shared-weather": {"features": {"previous_weather": True}},
-    "tf-core": {},
-}
 
-
-class _Frozen(BaseModel):
+class FrozenConfig(BaseModel):
     # Frozen so that a config shared by several tasks cannot be changed under one of them.
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SplitConfig(_Frozen):
+class SplitConfig(FrozenConfig):
     """How the days are cut, in date order, into training, validation and test windows."""
 
     test_days: int = Field(
@@ -73,7 +58,7 @@ class SplitConfig(_Frozen):
     )
 
 
-class ModelConfig(_Frozen):
+class ModelConfig(FrozenConfig):
     """The network: the seed's MLP of two sigmoid layers by default."""
 
     architecture: Architecture = Field(
@@ -108,7 +93,7 @@ class ModelConfig(_Frozen):
     )
 
 
-class FeatureConfig(_Frozen):
+class FeatureConfig(FrozenConfig):
     """How the raw columns become model inputs and targets (fitted on training rows only)."""
 
     encoding: Literal["ordinal", "one-hot"] = Field(
@@ -141,7 +126,7 @@ class FeatureConfig(_Frozen):
     )
 
 
-class TrainingConfig(_Frozen):
+class TrainingConfig(FrozenConfig):
     """The optimiser and the training loop."""
 
     optimizer: Literal["sgd", "adam"] = Field(
@@ -190,11 +175,7 @@ class TrainingConfig(_Frozen):
     )
 
 
-PresetName = Literal["seed", "forecaster"]
-PRESETS_DIR = Path(__file__).resolve().parent / "presets"
-
-
-class PromotionConfig(_Frozen):
+class PromotionConfig(FrozenConfig):
     """When a new model replaces the registry's champion (docs/registry.md)."""
 
     rule: Literal["bootstrap", "point"] = Field(
@@ -229,7 +210,7 @@ class PromotionConfig(_Frozen):
     )
 
 
-class RetrainConfig(_Frozen):
+class RetrainConfig(FrozenConfig):
     """Everything one retraining run needs: data source, where to write, split, model, training."""
 
     preset: PresetName = Field(
@@ -320,10 +301,10 @@ class RetrainConfig(_Frozen):
     @classmethod
     def _apply_preset_and_zoo(cls, data: object) -> object:
         """Fill the preset's, then the zoo entry's, settings into the fields not given."""
-        return resolve_config(data)
+        return resolve_config(data, cls)
 
 
-class PredictConfig(_Frozen):
+class PredictConfig(FrozenConfig):
     """What one batch prediction needs: the days to predict, the registry, where to write."""
 
     input_csv: Source = Field(
@@ -351,185 +332,3 @@ class PredictConfig(_Frozen):
     def _output_is_not_the_input(self) -> PredictConfig:
         check_holds_none("output_csv", self.output_csv, {"input_csv": self.input_csv})
         return self
-
-
-@cache
-def preset_values(name: str) -> dict[str, Any]:
-    """The fields a preset sets (``schemas/presets/<name>.yaml``)."""
-    import yaml
-
-    loaded = yaml.safe_load((PRESETS_DIR / f"{name}.yaml").read_text()) or {}
-    if not isinstance(loaded, dict):
-        raise ValueError(f"preset {name!r}: expected a mapping of config fields")
-    return loaded
-
-
-def _given(value: object) -> dict[str, Any]:
-    """The fields actually given, nested: a model contributes its ``model_fields_set`` only."""
-    if isinstance(value, BaseModel):
-        return value.model_dump(exclude_unset=True)
-    if not isinstance(value, dict):
-        return {}
-    return {
-        key: _given(item) if isinstance(item, dict | BaseModel) else item
-        for key, item in value.items()
-    }
-
-
-def _fill(given: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
-    """``given`` with every leaf of ``values`` that it lacks added (given values always win)."""
-    result = dict(given)
-    for key, value in values.items():
-        if isinstance(value, dict):
-            result[key] = _fill(_given(result.get(key)), value)
-        elif key not in result:
-            result[key] = value
-    return result
-
-
-def _leaves(model: type[BaseModel]) -> dict[str, Any]:
-    """Field name -> generic default, nested models as nested dicts."""
-    leaves: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        annotation = info.annotation
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            leaves[name] = _leaves(annotation)
-        else:
-            leaves[name] = info.default
-    return leaves
-
-
-def _is_complete(data: dict[str, Any], leaves: dict[str, Any]) -> bool:
-    """Whether ``data`` gives every leaf field (``preset`` aside): what the UI form sends."""
-    for name, default in leaves.items():
-        if name == "preset":
-            continue
-        if name not in data:
-            return False
-        if isinstance(default, dict) and not (
-            isinstance(data[name], dict) and _is_complete(data[name], default)
-        ):
-            return False
-    return True
-
-
-def _without_defaults(data: dict[str, Any], leaves: dict[str, Any]) -> dict[str, Any]:
-    """``data`` without the leaves that equal their generic default."""
-    result: dict[str, Any] = {}
-    for name, value in data.items():
-        default = leaves.get(name, object())
-        if isinstance(default, dict) and isinstance(value, dict):
-            result[name] = _without_defaults(value, default)
-        elif value != default:
-            result[name] = value
-    return result
-
-
-def resolve_config(data: object) -> object:
-    """Raw config data with the preset's, then the zoo entry's, values in the fields not given.
-
-    "Given" is what the input holds (nested models: their ``model_fields_set``), so an
-    explicit flag or file value wins even when it equals the generic default. The Prefect UI
-    form sends every field, so there "not given" can only mean "left at the generic default":
-    a complete input has those fields filled like absent ones. Precedence: given > preset >
-    zoo entry > generic default.
-    """
-    if not isinstance(data, dict):
-        return data
-    leaves = _leaves(RetrainConfig)
-    given = _given(data)
-    if _is_complete(given, leaves):
-        given = _without_defaults(given, leaves)
-    preset = str(given.get("preset", leaves["preset"]))
-    if preset in typing.get_args(PresetName):
-        given = _fill(given, preset_values(preset))
-    architecture = str(_given(given.get("model")).get("architecture", "seed-mlp"))
-    return _fill(given, ZOO_DEFAULTS.get(architecture, {}))
-
-
-class SweepConfig(_Frozen):
-    """A sweep: trials (and/or a grid) of config overrides on a base config, several seeds each."""
-
-    base: RetrainConfig = Field(
-        RetrainConfig(), description="The config every trial starts from (source, store, ...)."
-    )
-    trials: tuple[dict[str, Any], ...] = Field(
-        (),
-        max_length=1000,
-        description="Trials as nested overrides of the base config, e.g. {model: {architecture: "
-        "adam}}; an optional 'name' labels the trial. Empty: every zoo model.",
-    )
-    grid: dict[str, tuple[Any, ...]] = Field(
-        {},
-        description="Dotted field -> values (e.g. features.encoding: [ordinal, one-hot]); every "
-        "combination is crossed with every trial.",
-    )
-    seeds: tuple[int, ...] = Field(
-        (0, 1, 2), min_length=1, max_length=100, description="Training seeds of every trial."
-    )
-    max_parallel: int = Field(
-        2, ge=1, le=256, description="Trainings running at once (one child process each)."
-    )
-    leaderboard_dir: OutputFolder = Field(
-        "runs/sweep",
-        min_length=1,
-        max_length=4096,
-        description="Folder that receives leaderboard.csv, trials.csv and validation_curves.png; "
-        "replaced as a whole. An existing folder is replaced only if bikeflow made it.",
-    )
-    promote_winner: bool = Field(
-        False, description="Hand the winning trial to the registry's promotion step."
-    )
-    gpus_per_trial: int = Field(
-        0,
-        ge=0,
-        le=16,
-        description="GPUs each training asks a Ray/Dask task runner for (0 = no request).",
-    )
-
-    @model_validator(mode="after")
-    def _leaderboard_holds_no_store(self) -> SweepConfig:
-        # Replacing the leaderboard folder would take the store, the registry or the source.
-        base = self.base
-        others = {"store_root": base.store_root, "registry_root": base.registry_root}
-        check_holds_none("leaderboard_dir", self.leaderboard_dir, others, base.source)
-        return self
-
-
-class BacktestConfig(_Frozen):
-    """A backtest: the nightly retrain job replayed over history, origin by origin."""
-
-    base: RetrainConfig = Field(
-        RetrainConfig(), description="The retrain config every origin trains with."
-    )
-    start_date: str = Field(
-        "2012-01-01",
-        pattern=r"^\d{4}-\d{2}-\d{2}$",
-        description="First origin (YYYY-MM-DD): its model trains on the rows before it.",
-    )
-    every_days: int = Field(
-        28,
-        ge=1,
-        le=366,
-        description="Days between origins; each origin's champion is scored on the next "
-        "every_days days.",
-    )
-    end_date: str = Field(
-        "",
-        pattern=r"^(\d{4}-\d{2}-\d{2})?$",
-        description="Last day a window may cover (YYYY-MM-DD); empty: the data's last day.",
-    )
-    max_parallel: int = Field(
-        2,
-        ge=1,
-        le=256,
-        description="Trainings at once across all origins and ensemble members (one child "
-        "process each).",
-    )
-    backtest_dir: DataFolder = Field(
-        "runs/backtest",
-        min_length=1,
-        max_length=4096,
-        description="Folder of the backtest's report (report/) and of its own model "
-        "registries (registries/); the real registry is never touched.",
-    )

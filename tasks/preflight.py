@@ -11,8 +11,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ValidationError
 
-from schemas.config import PredictConfig, RetrainConfig, SweepConfig
+from schemas.config import PredictConfig, RetrainConfig
 from schemas.errors import BikeflowError
+from schemas.flow_configs import SweepConfig
 from schemas.paths import OUTPUT_NOT_WRITTEN, check_path_fields
 
 

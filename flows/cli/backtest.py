@@ -14,7 +14,8 @@ from flows.cli.common import (
     prepare_local_server,
     run_and_report,
 )
-from schemas.config import BacktestConfig, RetrainConfig
+from schemas.config import RetrainConfig
+from schemas.flow_configs import BacktestConfig
 
 BACKTEST_FLAGS = ("start_date", "every_days", "end_date", "max_parallel", "backtest_dir")
 

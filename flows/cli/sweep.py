@@ -64,7 +64,7 @@ def add_runner_flags(parser: argparse.ArgumentParser) -> None:
 
 def build_sweep_config(args: argparse.Namespace) -> Any:
     """Merge the sweep file with the sweep flags and the base config, and validate."""
-    from schemas.config import SweepConfig
+    from schemas.flow_configs import SweepConfig
 
     data: dict[str, Any] = {}
     if args.sweep_file:

@@ -27,16 +27,20 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from schemas.config import BacktestConfig, PromotionConfig
+from schemas.config import PromotionConfig
 from schemas.errors import SplitError
-from tasks.evaluation.evaluate import fit_linear, predict_linear, regression_scores
+from schemas.flow_configs import BacktestConfig
+from tasks.evaluation.evaluate import fit_linear, predict_linear
 from tasks.evaluation.figures import figure_png, new_figure
+from tasks.evaluation.metrics import regression_scores
 from tasks.prepare.normalise import NormalisedData
 from tasks.prepare.validate import TableData
+from tasks.promotion.policy import promote, score_version
 from tasks.promotion.registry import Decision, ModelVersion, Registry
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import Forecaster, Scores, SplitPlan
-from tasks.storage.store import ArtifactStore, load_array, publish_directory
+from tasks.storage.publish import publish_directory
+from tasks.storage.store import ArtifactStore, load_array
 
 POLICIES = ("evidence", "always", "never", "linear")
 
@@ -163,7 +167,7 @@ def decide(
     dates: np.ndarray,
 ) -> Decision:
     """The registry's promotion rule, in one place (the rule lives in tasks.promotion)."""
-    return registry.promote(challenger, features, target, stations, dates, promotion)
+    return promote(registry, challenger, features, target, stations, dates, promotion)
 
 
 def _rows(table: TableData, start: int, stop: int) -> dict[str, Any]:
@@ -212,7 +216,7 @@ def replay_origin(
         "never": first or challenger.version,
     }
     scores = {
-        policy: registry.score(registry.read_version(version), **window)
+        policy: score_version(registry, registry.read_version(version), **window)
         for policy, version in served.items()
     }
     # The linear baseline, refitted on this origin's training rows.

@@ -7,33 +7,15 @@ import pandas as pd
 from prefect import task
 
 from tasks.evaluation.figures import figure_png, new_figure
+from tasks.evaluation.metrics import regression_scores
 from tasks.models.bundle import ModelBundle
 from tasks.prepare.normalise import NormalisedData
 from tasks.storage.cache_policy import ArtifactCache
-from tasks.storage.descriptors import BestEpoch, Evaluation, Scores, SplitPlan, Window
+from tasks.storage.descriptors import BestEpoch, Evaluation, SplitPlan, Window
 from tasks.storage.store import ArtifactStore, FileRef, load_array, verify
 from tasks.storage.table import TableData
 
 LINEAR_CHUNK_ROWS = 1 << 18
-
-
-def regression_scores(actual: np.ndarray, predicted: np.ndarray) -> Scores:
-    """RMSE, MAE, R² and WAPE (sum of absolute errors over sum of counts).
-
-    WAPE stays finite on near-zero days, where a per-day percentage error explodes.
-    """
-    actual = np.asarray(actual, dtype=np.float64).ravel()
-    predicted = np.asarray(predicted, dtype=np.float64).ravel()
-    if actual.shape != predicted.shape or actual.size == 0:
-        raise ValueError(f"cannot score {predicted.shape} predictions against {actual.shape}")
-    error = predicted - actual
-    total = float(np.sum((actual - actual.mean()) ** 2))
-    return Scores(
-        rmse=float(np.sqrt(np.mean(error**2))),
-        mae=float(np.mean(np.abs(error))),
-        r2=1.0 - float(np.sum(error**2)) / total if total > 0 else float("nan"),
-        wape=float(np.sum(np.abs(error)) / max(float(np.sum(np.abs(actual))), 1e-9)),
-    )
 
 
 def fit_linear(x: np.ndarray, y: np.ndarray, chunk_rows: int = LINEAR_CHUNK_ROWS) -> np.ndarray:

@@ -13,9 +13,11 @@ from pydantic import BaseModel, ConfigDict
 from schemas.config import RetrainConfig
 from tasks.evaluation.drift import NewDataReport
 from tasks.evaluation.figures import markdown_image, png_bytes_data_uri
+from tasks.evaluation.metrics import build_metrics
 from tasks.prepare.normalise import NormalisedData
 from tasks.storage.descriptors import Evaluation, Forecaster, SplitPlan
-from tasks.storage.store import FileRef, publish_directory, read_bytes
+from tasks.storage.publish import publish_directory
+from tasks.storage.store import FileRef, read_bytes
 from tasks.storage.table import TableData
 
 OUTPUT_FILES = (
@@ -48,52 +50,6 @@ class RunSummary(BaseModel):
     # False when a ``retrain_when: new-data`` run found none and ended before training.
     new_data: NewDataReport | None = None
     trained: bool = True
-
-
-def build_metrics(
-    config: RetrainConfig,
-    table: TableData,
-    plan: SplitPlan,
-    model: Forecaster,
-    evaluation: Evaluation,
-) -> dict[str, Any]:
-    """Gather everything metrics.json records about a run."""
-    first = model.members[0].run
-    runs = [m.run for m in model.members] + [m.refit for m in model.members if m.refit]
-    return {
-        "best_epoch": model.best.epoch,
-        "best_val_loss": model.best.val_loss,
-        "val_rmse": evaluation.validation.rmse,
-        "val_mae": evaluation.validation.mae,
-        "test_rmse": evaluation.test.rmse,
-        "test_mae": evaluation.test.mae,
-        "test_r2": evaluation.test.r2,
-        "test_wape": evaluation.test.wape,
-        "baselines": {name: scores.model_dump() for name, scores in evaluation.baselines.items()},
-        "data_sha256": table.source_sha256,
-        "source": table.source,
-        "rows": table.rows,
-        "split": plan.model_dump(),
-        "epochs_trained": len(first.history),
-        "members": [
-            {
-                "seed": m.seed,
-                "best_epoch": m.best.epoch,
-                "best_val_loss": m.best.val_loss,
-                "refit_epochs": None if m.refit is None else len(m.refit.history),
-            }
-            for m in model.members
-        ],
-        "refit": model.refit,
-        "parameters": model.parameters,
-        "training_seconds": round(sum(run.seconds for run in runs), 3),
-        "device": first.device.device,
-        "strategy": first.device.strategy,
-        "visible_gpus": list(first.device.visible_gpus),
-        "tensorflow_version": first.device.tensorflow_version,
-        "keras_version": first.device.keras_version,
-        "config": config.model_dump(mode="json"),
-    }
 
 
 def history_csv(model: Forecaster) -> bytes:

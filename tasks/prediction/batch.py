@@ -29,7 +29,7 @@ from tasks.prepare.encode import fallback_message, previous_day_index
 from tasks.prepare.normalise import Statistics
 from tasks.prepare.validate import report_markdown
 from tasks.promotion.registry import ModelVersion, Registry
-from tasks.storage.store import publish_file
+from tasks.storage.publish import publish_file
 
 PREDICTED_COLUMN = "predicted_cnt"
 

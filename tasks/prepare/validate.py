@@ -23,9 +23,10 @@ from schemas.records import (
 from schemas.report import ValidationReport
 from schemas.validation import RecordValidator
 from tasks.prepare.split import MIN_TRAIN_DAYS, MIN_VALIDATION_DAYS
+from tasks.storage.appender import ArrayAppender
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import RawData
-from tasks.storage.store import ArrayAppender, ArrayRef, ArtifactStore, load_array, verify
+from tasks.storage.store import ArrayRef, ArtifactStore, load_array, verify
 from tasks.storage.table import TableData
 
 

@@ -19,6 +19,7 @@ from tasks.evaluation.drift import (
 )
 from tasks.evaluation.publish import RunSummary
 from tasks.prepare.validate import TableData
+from tasks.promotion.policy import score_version
 from tasks.promotion.registry import Registry
 from tasks.storage.store import load_array
 
@@ -67,8 +68,13 @@ def check_new_data(config: RetrainConfig, table: TableData) -> NewDataReport:
     target = load_array(table.target, mmap=True)
     stations = None if table.stations is None else load_array(table.stations, mmap=True)[start:]
     try:
-        scores = Registry(config.registry_root).score(
-            champion, features[start:], target[start:], stations, dates[start:]
+        scores = score_version(
+            Registry(config.registry_root),
+            champion,
+            features[start:],
+            target[start:],
+            stations,
+            dates[start:],
         )
         fields["champion_new_rows_rmse"] = scores.rmse
         fields["champion_new_rows_mae"] = scores.mae

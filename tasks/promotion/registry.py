@@ -1,4 +1,4 @@
-"""Model registry: versioned models, a champion pointer, and champion/challenger promotion.
+"""Model registry: versioned models, a champion pointer and the decisions, on disk.
 
 Layout under the registry root::
 
@@ -16,9 +16,9 @@ complete or absent. The pointer is written to a temporary sibling and swapped in
 the version it names is complete because versions are written before the pointer moves.
 Versions are never deleted; a rejected or failed run never touches the pointer.
 
-A challenger replaces the champion only on the rule of ``RetrainConfig.promotion``: by default
-a paired block bootstrap over the newest test window's days (tasks/promotion/evidence.py) must
-find it better with probability ``min_probability`` (docs/registry.md).
+Storage only: the rule that decides whether a challenger replaces the champion is in
+tasks/promotion/policy.py. This module does not import Prefect: ``bikeflow plan`` reads the
+champion through it and answers in about a second.
 """
 
 from __future__ import annotations
@@ -34,38 +34,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
-from prefect.logging import get_run_logger
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from schemas.config import PromotionConfig, RetrainConfig
+from schemas.config import PromotionConfig
 from schemas.errors import ArtifactError, NoChampionError
-from tasks.evaluation.evaluate import regression_scores
-from tasks.evaluation.publish import build_metrics
 from tasks.models.bundle import ModelBundle
-from tasks.prepare.normalise import NormalisedData, Statistics
-from tasks.promotion.evidence import Evidence, bootstrap_evidence, daily_squared_errors
-from tasks.storage.descriptors import Evaluation, Forecaster, Scores, SplitPlan, Window
-from tasks.storage.store import (
-    FileRef,
-    _fsync_dir,
-    load_array,
-    sha256_file,
-    verify,
-    write_file_atomic,
-)
-from tasks.storage.table import TableData
+from tasks.prepare.statistics import Statistics
+from tasks.promotion.evidence import Evidence
+from tasks.storage.atomic import fsync_directory, write_file_atomic
+from tasks.storage.descriptors import Scores, Window
+from tasks.storage.store import FileRef, sha256_file, verify
 
 MODEL_FILE = "model.keras"
 STATISTICS_FILE = "normalisation.json"
 METRICS_FILE = "metrics.json"
 VERSION_FILE = "version.json"
 POINTER_FILE = "champion.json"
-# The score a challenger must beat; lower is better.
-PROMOTION_METRIC = "rmse"
 DEFAULT_PROMOTION = PromotionConfig()
 
 
@@ -231,7 +215,7 @@ class Registry:
                 staging / VERSION_FILE, version.model_dump_json(indent=2).encode("utf-8")
             )
             os.rename(staging, self.version_dir(name))
-            _fsync_dir(self.versions)
+            fsync_directory(self.versions)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -295,36 +279,6 @@ class Registry:
             )
         return champion
 
-    def predict(
-        self,
-        version: ModelVersion,
-        features: np.ndarray,
-        stations: np.ndarray | None = None,
-        dates: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """Predict bike counts for raw rows (and station ids) with a version's own statistics."""
-        bundle = self.bundle(version)
-        if bundle.has_stations and stations is None:
-            raise ValueError(
-                f"model version {version.version} takes a station input; "
-                "the rows to score have no station ids"
-            )
-        # The version's own encoding, scaling and vocabulary (a station it never saw is its
-        # unknown station).
-        return bundle.predict_arrays(features, dates, stations if bundle.has_stations else None)
-
-    def score(
-        self,
-        version: ModelVersion,
-        features: np.ndarray,
-        target: np.ndarray,
-        stations: np.ndarray | None = None,
-        dates: np.ndarray | None = None,
-    ) -> Scores:
-        """Score a version on raw features, station ids and counts, with its own statistics."""
-        predicted = self.predict(version, features, stations, dates)
-        return regression_scores(np.asarray(target, dtype=np.float64).ravel(), predicted)
-
     def bundle(self, version: ModelVersion) -> ModelBundle:
         """The version's model and statistics (both verified) as a ``ModelBundle``."""
         return ModelBundle(verify(self.file_ref(version, MODEL_FILE)), self.statistics(version))
@@ -340,237 +294,3 @@ class Registry:
         record = decision.model_copy(update={"record": str(path)})
         write_file_atomic(path, record.model_dump_json(indent=2).encode("utf-8"))
         return path
-
-    def promote(
-        self,
-        challenger: ModelVersion,
-        features: np.ndarray,
-        target: np.ndarray,
-        stations: np.ndarray | None = None,
-        dates: np.ndarray | None = None,
-        rule: PromotionConfig = DEFAULT_PROMOTION,
-    ) -> Decision:
-        """Re-score challenger and champion on the same rows; promote only on the rule's evidence.
-
-        ``dates`` group the rows into days for the bootstrap (without them each row is a day).
-        """
-        with self.locked():
-            champion = self.champion()
-            recorded = recorded_scores(challenger)
-            champion_scores: Scores | None
-            evidence: Evidence | None = None
-            different_inputs = champion is not None and _inputs(
-                self.statistics(champion)
-            ) != _inputs(self.statistics(challenger))
-            if different_inputs:
-                # E.g. an hourly model against a daily champion, or a station model against a
-                # champion without stations: batch prediction expects the champion's inputs,
-                # so it stays.
-                challenger_scores = self.score(challenger, features, target, stations, dates)
-                champion_scores = None
-            elif champion is not None and champion.version == challenger.version and recorded:
-                # The champion's very model (a fully cached rerun): it cannot beat itself, and
-                # loading TensorFlow to recompute the scores its run recorded is wasted time.
-                challenger_scores = champion_scores = recorded
-            else:
-                # Both are scored by the same code on the same rows, the newest test window;
-                # never by the numbers the champion had on an older window.
-                actual = np.asarray(target, dtype=np.float64).ravel()
-                new_predicted = self.predict(challenger, features, stations, dates)
-                challenger_scores = regression_scores(actual, new_predicted)
-                champion_scores = None
-                if champion is not None:
-                    old_predicted = self.predict(champion, features, stations, dates)
-                    champion_scores = regression_scores(actual, old_predicted)
-                    if champion.version != challenger.version:
-                        evidence = bootstrap_evidence(
-                            daily_squared_errors(dates, actual, old_predicted),
-                            daily_squared_errors(dates, actual, new_predicted),
-                            block_days=rule.block_days,
-                            resamples=rule.resamples,
-                        )
-            new_score = getattr(challenger_scores, PROMOTION_METRIC)
-            if champion is None:
-                outcome, reason = "first-champion", "the registry had no champion"
-            elif champion.version == challenger.version:
-                outcome, reason = "rejected", "the challenger is the champion's very model"
-            elif different_inputs:
-                outcome = "rejected"
-                reason = (
-                    "the challenger takes other input columns than the champion "
-                    f"({_describe_inputs(self.statistics(challenger))} vs "
-                    f"{_describe_inputs(self.statistics(champion))}); use another registry_root"
-                )
-            else:
-                assert champion_scores is not None and evidence is not None
-                outcome, reason = judge(
-                    rule, evidence, new_score, getattr(champion_scores, PROMOTION_METRIC)
-                )
-            moment = _now()
-            promoted = outcome != "rejected"
-            champion_after = (
-                challenger.version if promoted or champion is None else champion.version
-            )
-            decision = Decision(
-                outcome=outcome,
-                reason=reason,
-                metric=PROMOTION_METRIC,
-                challenger=challenger.version,
-                challenger_scores=challenger_scores,
-                champion_before=None if champion is None else champion.version,
-                champion_scores=champion_scores,
-                champion_after=champion_after,
-                test_window=challenger.test_window,
-                data_sha256=challenger.data_sha256,
-                decided_at=moment.isoformat(),
-                promotion=rule,
-                evidence=evidence,
-            )
-            if promoted:
-                self.write_pointer(
-                    ChampionPointer(
-                        version=challenger.version,
-                        promoted_at=moment.isoformat(),
-                        score=new_score,
-                        metric=PROMOTION_METRIC,
-                    )
-                )
-            path = self.write_decision(decision)
-            return decision.model_copy(update={"record": str(path)})
-
-
-def judge(
-    rule: PromotionConfig, evidence: Evidence, new_score: float, old_score: float
-) -> tuple[Literal["promoted", "rejected"], str]:
-    """Apply the promotion rule to a challenger scored beside the champion."""
-    if rule.rule == "point":
-        # The former rule: the point estimate alone, with an optional margin in bikes.
-        margin = f" by more than {rule.min_rmse_gain:g}" if rule.min_rmse_gain else ""
-        score = f"test {PROMOTION_METRIC} {new_score:.1f}"
-        if old_score - new_score > rule.min_rmse_gain:
-            return "promoted", f"{score} < champion's {old_score:.1f}{margin}"
-        return "rejected", f"{score} is not below the champion's {old_score:.1f}{margin}"
-    better = (
-        f"P(challenger better) = {evidence.probability:.3f} over {evidence.resamples:,} "
-        f"block resamples of {evidence.days} days; test {PROMOTION_METRIC} {new_score:.1f} vs "
-        f"the champion's {old_score:.1f}"
-    )
-    if evidence.probability >= rule.min_probability:
-        return "promoted", f"{better}: at least the required {rule.min_probability:g}"
-    return "rejected", f"{better}: below the required {rule.min_probability:g}"
-
-
-def _raw_columns(statistics: Statistics) -> tuple[str, ...]:
-    # Each version encodes raw rows with its own statistics (one-hot, holiday windows), so two
-    # versions that read the same raw columns can score, and replace, each other.
-    return statistics.encoding.raw_names or statistics.feature_names
-
-
-def _inputs(statistics: Statistics) -> tuple[tuple[str, ...], bool]:
-    """What a model reads: its raw feature columns, and whether it has a station input."""
-    return _raw_columns(statistics), statistics.stations is not None
-
-
-def _describe_inputs(statistics: Statistics) -> str:
-    station = " + station" if statistics.stations is not None else ""
-    return f"{len(_raw_columns(statistics))}{station}"
-
-
-def recorded_scores(version: ModelVersion) -> Scores | None:
-    """The test scores a version's own run recorded, if its metrics hold all of them."""
-    try:
-        return Scores(**{name: version.metrics[f"test_{name}"] for name in Scores.model_fields})
-    except (KeyError, ValidationError):
-        return None
-
-
-def decision_markdown(decision: Decision) -> str:
-    """The decision as the Prefect UI shows it."""
-    window = decision.test_window
-    rows = [("challenger", decision.challenger, decision.challenger_scores)]
-    if decision.champion_before is not None and decision.champion_scores is not None:
-        rows.append(("champion", decision.champion_before, decision.champion_scores))
-    lines = [
-        f"# Promotion: {decision.outcome}",
-        "",
-        decision.reason + ".",
-        "",
-        f"Both scored on the newest test window {window.first_date} .. {window.last_date} "
-        f"({window.days} days):",
-        "",
-        "| role | version | RMSE | MAE | R² |",
-        "|---|---|---|---|---|",
-        *[
-            f"| {role} | `{name}` | {s.rmse:.0f} | {s.mae:.0f} | {s.r2:.3f} |"
-            for role, name, s in rows
-        ],
-        "",
-        *evidence_markdown(decision),
-        f"Champion now: `{decision.champion_after}`. Record: `{decision.record}`",
-    ]
-    return "\n".join(lines)
-
-
-def evidence_markdown(decision: Decision) -> list[str]:
-    """The bootstrap evidence as markdown lines (none when there was no comparison)."""
-    evidence, rule = decision.evidence, decision.promotion
-    if evidence is None:
-        return []
-    level = f"{evidence.interval:.0%}"
-    if rule.rule == "bootstrap":
-        verdict = f"the bootstrap rule promotes at ≥ {rule.min_probability:g}"
-    else:
-        verdict = f"shown only: the point rule promotes on an RMSE gain > {rule.min_rmse_gain:g}"
-    return [
-        "## Evidence",
-        "",
-        f"Paired circular block bootstrap over the {evidence.days} test "
-        f"days, {evidence.block_days}-day blocks, {evidence.resamples:,} resamples, seed "
-        f"{evidence.seed}. Differences are champion minus challenger (positive: the challenger "
-        "is better).",
-        "",
-        f"| quantity | estimate | {level} interval |",
-        "|---|---|---|",
-        f"| RMSE difference (bikes) | {evidence.rmse_difference:+.1f} | "
-        f"{evidence.rmse_difference_low:+.1f} .. {evidence.rmse_difference_high:+.1f} |",
-        f"| mean squared-error difference | {evidence.mse_difference:+.4g} | "
-        f"{evidence.mse_difference_low:+.4g} .. {evidence.mse_difference_high:+.4g} |",
-        "",
-        f"P(challenger better) = **{evidence.probability:.3f}** ({verdict}).",
-        "",
-    ]
-
-
-@task(name="promote_model", cache_policy=NO_CACHE, persist_result=False)
-def promote_model(
-    config: RetrainConfig,
-    table: TableData,
-    plan: SplitPlan,
-    data: NormalisedData,
-    model: Forecaster,
-    evaluation: Evaluation,
-) -> Decision:
-    """Register the run's model and make it champion only if it beats the champion's re-score."""
-    registry = Registry(config.registry_root)
-    metrics = build_metrics(config, table, plan, model, evaluation)
-    challenger = registry.register(
-        model.model, data.statistics_file, metrics, table.source_sha256, plan.test
-    )
-    window = slice(plan.test.start, plan.test.stop)
-    features = load_array(table.features, mmap=True)[window]
-    target = load_array(table.target, mmap=True)[window]
-    stations = None if table.stations is None else load_array(table.stations, mmap=True)[window]
-    dates = load_array(table.dates, mmap=True)[window]
-    decision = registry.promote(challenger, features, target, stations, dates, config.promotion)
-    get_run_logger().info(
-        "promotion %s: %s (champion now %s)",
-        decision.outcome,
-        decision.reason,
-        decision.champion_after,
-    )
-    create_markdown_artifact(
-        key="promotion-decision",
-        markdown=decision_markdown(decision),
-        description="Champion/challenger decision",
-    )
-    return decision

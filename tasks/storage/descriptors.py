@@ -3,8 +3,9 @@
 Prefect keeps each cached step's result in a JSON record naming the class it was built from.
 The classes live here, apart from the tasks (which import Prefect), so that ``bikeflow plan``
 can read the records back into the same objects without importing Prefect or TensorFlow.
-The steps' inputs that are descriptors of other modules (``TableData``, ``NormalisedData``,
-``TrainingRun``) are in Prefect-free modules of their own.
+The steps' inputs that are descriptors of other modules (``TableData``, ``NormalisedData``)
+are in Prefect-free modules of their own. A training's record (``TrainingRun``) is here too, so
+that the storage layer imports no pipeline stage.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from tasks.storage.store import FileRef
-from tasks.training.keras_fit import TrainingRun
 
 
 class RawData(BaseModel):
@@ -46,6 +46,44 @@ class SplitPlan(BaseModel):
     train: Window
     validation: Window
     test: Window
+
+
+class EpochRecord(BaseModel):
+    """Mean training loss (while the epoch ran) and validation loss (after it), normalised MSE."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    epoch: int
+    loss: float
+    val_loss: float
+    learning_rate: float
+
+
+class DeviceInfo(BaseModel):
+    """Where training ran."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    device: str
+    strategy: str
+    visible_gpus: tuple[str, ...]
+    tensorflow_version: str
+    keras_version: str
+
+
+class TrainingRun(BaseModel):
+    """A finished training: per-epoch history, one checkpoint per epoch, and the device."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    history: tuple[EpochRecord, ...]
+    checkpoints: tuple[FileRef, ...]
+    device: DeviceInfo
+    seconds: float
+    # tf-core only: per epoch, a JSON manifest of its tf.train.Checkpoint files.
+    tf_checkpoints: tuple[FileRef, ...] = ()
+    # Epochs taken from the journal of an earlier, interrupted attempt (0: trained from scratch).
+    resumed_from: int = 0
 
 
 class BestEpoch(BaseModel):

@@ -19,8 +19,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from tasks.storage.atomic import write_file_atomic
 from tasks.storage.code_digests import closure_digests
-from tasks.storage.store import ArrayRef, FileRef, Ref, is_intact, write_file_atomic
+from tasks.storage.store import ArrayRef, FileRef, Ref, is_intact
 
 # Bump to invalidate every cached step at once (e.g. after changing the descriptor format).
 CACHE_FORMAT = 2

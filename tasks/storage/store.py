@@ -1,5 +1,8 @@
 """The content-addressed artifact store: the only code that reads or writes artifact files.
 
+(``appender.py`` builds large arrays through it; ``journal.py`` and ``publish.py`` write
+outside ``objects/``.)
+
 Every artifact lives at ``<root>/objects/<sha[:2]>/<sha256><suffix>``. Writers go through a
 temporary file under ``<root>/tmp`` that is flushed, fsynced and renamed into place, so a
 reader (or a concurrent writer on a shared root) never sees a half-written object. Readers
@@ -8,12 +11,10 @@ check the sha256 before use: a truncated, altered or deleted object raises ``Art
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
 import os
-import shutil
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -24,8 +25,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from schemas.errors import ArtifactError
-from schemas.ownership import MARKER, marker_bytes, sidecar_path
-from schemas.paths import check_output_file, check_output_folder
+from tasks.storage.atomic import fsync_directory, write_error
 
 _CHUNK = 1 << 20
 
@@ -126,22 +126,6 @@ def load_json(ref: FileRef) -> Any:
     return json.loads(read_bytes(ref))
 
 
-def write_error(place: Path, error: OSError, outcome: str = "nothing was kept") -> ArtifactError:
-    """Turn a failed write (disk full, read-only, no permission) into the user's error."""
-    reason = error.strerror or str(error)
-    return ArtifactError(f"could not write to {place}: {reason} ({outcome})")
-
-
-def _fsync_dir(directory: Path) -> None:
-    # Makes the rename itself durable; some filesystems refuse to open a directory.
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 class _HashingWriter(io.RawIOBase):
     """A write-only file wrapper that hashes what passes through it."""
 
@@ -188,7 +172,7 @@ class ArtifactStore:
             temp.unlink(missing_ok=True)
             return final
         os.replace(temp, final)
-        _fsync_dir(final.parent)
+        fsync_directory(final.parent)
         return final
 
     def adopt(self, temp: Path, suffix: str) -> FileRef:
@@ -289,169 +273,3 @@ class ArtifactStore:
             temp.unlink(missing_ok=True)
             raise
         return ArrayRef(path=ref.path, sha256=ref.sha256, shape=tuple(shape), dtype=dtype)
-
-
-def write_file_atomic(path: Path, data: bytes) -> None:
-    """Write a file through a temporary sibling and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except OSError as error:
-        temp.unlink(missing_ok=True)
-        raise write_error(path, error) from error
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def publish_directory(
-    destination: Path, files: dict[str, Ref | bytes], field: str = "output folder"
-) -> None:
-    """Build a directory of named files beside ``destination``, then swap it into place.
-
-    A failure part-way leaves ``destination`` as it was; a reader sees the old directory or
-    the new one, never a mix. The new folder holds the ownership marker; an existing folder
-    without it is refused (``PathRefusedError``, naming ``field``), checked before any file is
-    copied and again right before the swap.
-    """
-    destination = destination.resolve()
-    if MARKER in files:
-        raise ValueError(f"{MARKER} is the ownership marker, not a published file")
-    check_output_folder(str(destination), field)
-    parent = destination.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = parent / f".{destination.name}.{uuid.uuid4().hex}.staging"
-    staging.mkdir()
-    try:
-        for name, content in files.items():
-            target = staging / name
-            if isinstance(content, bytes):
-                target.write_bytes(content)
-            else:
-                shutil.copyfile(verify(content), target)
-        (staging / MARKER).write_bytes(marker_bytes(field))
-        retired: Path | None = None
-        if destination.exists():
-            # Again at the last moment: the folder may have appeared since the run began.
-            check_output_folder(str(destination), field)
-            retired = parent / f".{destination.name}.{uuid.uuid4().hex}.old"
-            os.replace(destination, retired)
-        os.replace(staging, destination)
-        _fsync_dir(parent)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise write_error(destination, error, "the previous folder is unchanged") from error
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-
-def publish_file(path: Path, data: bytes, field: str = "output file") -> None:
-    """Write a file whole (temporary name + rename) with its ownership sidecar beside it.
-
-    An existing file is replaced only if its sidecar says bikeflow wrote it as it is now
-    (``PathRefusedError``, naming ``field``, otherwise); never a folder.
-    """
-    path = path.resolve()
-    check_output_file(str(path), field)
-    write_file_atomic(path, data)
-    digest = hashlib.sha256(data).hexdigest()
-    write_file_atomic(sidecar_path(path), marker_bytes(field, digest))
-
-
-class ArrayAppender:
-    """Build a ``.npy`` artifact row block by row block, for arrays too large to hold at once.
-
-    Blocks go straight to a temporary ``.npy`` file; ``finish`` writes the final shape into the
-    header (numpy pads headers so that the row count can grow in place) and stores the file.
-    ``abort`` (or an exception inside ``with``) removes it.
-    """
-
-    def __init__(self, store: ArtifactStore, dtype: str, row_shape: tuple[int, ...]) -> None:
-        self.store = store
-        self.dtype = np.dtype(dtype)
-        self.row_shape = tuple(row_shape)
-        self.rows = 0
-        self.temp = store.temp_path(".npy")
-        self._handle: Any = open(self.temp, "wb")  # noqa: SIM115 (closed in finish/abort)
-        self._header_size = self._write_header()
-
-    def _write_header(self) -> int:
-        self._handle.seek(0)
-        header = {
-            "descr": np.lib.format.dtype_to_descr(self.dtype),
-            "fortran_order": False,
-            "shape": (self.rows, *self.row_shape),
-        }
-        np.lib.format.write_array_header_1_0(self._handle, header)
-        return int(self._handle.tell())
-
-    def __enter__(self) -> ArrayAppender:
-        return self
-
-    def __exit__(self, kind: Any, value: Any, trace: Any) -> None:
-        if kind is not None:
-            self.abort()
-
-    def append(self, block: np.ndarray) -> None:
-        """Add rows at the end (converted to the appender's dtype)."""
-        block = np.ascontiguousarray(block, dtype=self.dtype)
-        if tuple(block.shape[1:]) != self.row_shape:
-            raise ValueError(f"block of shape {block.shape} does not fit rows {self.row_shape}")
-        block.tofile(self._handle)  # raw bytes in C order, any dtype (datetime64 too)
-        self.rows += len(block)
-
-    def finish(self) -> ArrayRef:
-        """Write the final header and move the file into the store."""
-        end = self._handle.tell()
-        size = self._write_header()
-        # Invariant of numpy's padded header (GROWTH_AXIS_MAX_DIGITS): same length at any rows.
-        assert size == self._header_size, "npy header changed length"
-        self._handle.seek(end)
-        self._handle.close()
-        try:
-            ref = self.store.adopt(self.temp, ".npy")
-        except BaseException:
-            self.temp.unlink(missing_ok=True)
-            raise
-        shape = (self.rows, *self.row_shape)
-        return ArrayRef(path=ref.path, sha256=ref.sha256, shape=shape, dtype=str(self.dtype))
-
-    def abort(self) -> None:
-        """Drop the partial file."""
-        with contextlib.suppress(OSError):
-            self._handle.close()
-        self.temp.unlink(missing_ok=True)
-
-
-def _journal_path(root: Path, name: str) -> Path:
-    if not name or not name.isalnum():
-        raise ArtifactError(f"invalid journal name {name!r}")
-    return root / "journals" / f"{name}.json"
-
-
-def read_journal(store: ArtifactStore, name: str) -> Any | None:
-    """Return a named, mutable JSON journal of the store (None if missing or unreadable).
-
-    Journals are the one kind of store file that changes in place (e.g. the epochs a training
-    has completed); each write replaces the whole file atomically.
-    """
-    path = _journal_path(store.root, name)
-    try:
-        return json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-
-
-def write_journal(store: ArtifactStore, name: str, content: Any) -> None:
-    """Replace a named journal atomically (a reader sees the old content or the new)."""
-    text = json.dumps(content, sort_keys=True, indent=1, allow_nan=True)
-    write_file_atomic(_journal_path(store.root, name), text.encode("utf-8"))

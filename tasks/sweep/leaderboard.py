@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from tasks.evaluation.figures import figure_png, new_figure, png_bytes_data_uri
 from tasks.storage.descriptors import BestEpoch, Evaluation
-from tasks.storage.store import FileRef, publish_directory
+from tasks.storage.publish import publish_directory
+from tasks.storage.store import FileRef
 from tasks.sweep.trials import Trial, TrialRun
 from tasks.training.task import TrainingRun
 

@@ -12,7 +12,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from pydantic import BaseModel, ConfigDict
 
-from schemas.config import ZOO_DEFAULTS, RetrainConfig, SweepConfig
+from schemas.config import RetrainConfig
+from schemas.config_presets import ZOO_DEFAULTS
+from schemas.flow_configs import SweepConfig
 from schemas.paths import OUTPUT_NOT_WRITTEN
 from tasks.prepare.normalise import NormalisedData
 from tasks.training.task import TrainingRun, train_model

@@ -17,19 +17,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.models.zoo import build_model, input_blocks, make_optimizer, pack_inputs
 from tasks.storage.code_digests import closure_digests
-from tasks.storage.store import (
-    ArtifactStore,
-    FileRef,
-    is_intact,
-    read_journal,
-    verify,
-    write_journal,
-)
+from tasks.storage.descriptors import DeviceInfo, EpochRecord, TrainingRun
+from tasks.storage.journal import read_journal, write_journal
+from tasks.storage.store import ArtifactStore, FileRef, is_intact, verify
 
 if TYPE_CHECKING:
     import keras
@@ -42,44 +37,6 @@ JIT_COMPILE = False
 # stay memory-mapped and are gathered a shuffled block at a time.
 IN_MEMORY_BYTES = 256 << 20
 BLOCK_ROWS = 1 << 16
-
-
-class EpochRecord(BaseModel):
-    """Mean training loss (while the epoch ran) and validation loss (after it), normalised MSE."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    epoch: int
-    loss: float
-    val_loss: float
-    learning_rate: float
-
-
-class DeviceInfo(BaseModel):
-    """Where training ran."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    device: str
-    strategy: str
-    visible_gpus: tuple[str, ...]
-    tensorflow_version: str
-    keras_version: str
-
-
-class TrainingRun(BaseModel):
-    """A finished training: per-epoch history, one checkpoint per epoch, and the device."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    history: tuple[EpochRecord, ...]
-    checkpoints: tuple[FileRef, ...]
-    device: DeviceInfo
-    seconds: float
-    # tf-core only: per epoch, a JSON manifest of its tf.train.Checkpoint files.
-    tf_checkpoints: tuple[FileRef, ...] = ()
-    # Epochs taken from the journal of an earlier, interrupted attempt (0: trained from scratch).
-    resumed_from: int = 0
 
 
 class EpochJournal:

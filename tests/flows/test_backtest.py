@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 
 from flows.backtest import backtest
-from schemas.config import (
-    BacktestConfig,
-    PromotionConfig,
-    RetrainConfig,
-    SplitConfig,
-    TrainingConfig,
-)
+from schemas.config import PromotionConfig, RetrainConfig, SplitConfig, TrainingConfig
+from schemas.flow_configs import BacktestConfig
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.backtest.steps import POLICIES
 from tasks.promotion.registry import Registry

@@ -11,7 +11,7 @@ from flows.predict import predict_batch
 from flows.retrain import retrain
 from schemas.config import PredictConfig, RetrainConfig
 from schemas.records import COUNT_COLUMNS
-from tasks.evaluation.evaluate import regression_scores
+from tasks.evaluation.metrics import regression_scores
 from tasks.models.bundle import ModelBundle
 from tasks.promotion.registry import Registry
 from tests.flows.project_copy import task_run_states

@@ -6,7 +6,8 @@ import pytest
 from flows.cli.main import main
 from flows.retrain import retrain
 from flows.sweep import sweep
-from schemas.config import RetrainConfig, SweepConfig, TrainingConfig
+from schemas.config import RetrainConfig, TrainingConfig
+from schemas.flow_configs import SweepConfig
 from tasks.sweep.trials import expand_trials, trials_for_stations
 
 pytestmark = pytest.mark.slow

@@ -30,7 +30,8 @@ from prefect_dask import DaskTaskRunner  # noqa: E402
 
 from flows.cli.main import main  # noqa: E402
 from flows.sweep import sweep  # noqa: E402
-from schemas.config import RetrainConfig, SplitConfig, SweepConfig, TrainingConfig  # noqa: E402
+from schemas.config import RetrainConfig, SplitConfig, TrainingConfig  # noqa: E402
+from schemas.flow_configs import SweepConfig  # noqa: E402
 from tests.flows.sweep_runs import (  # noqa: E402
     SEED,
     TRIALS,

@@ -6,13 +6,8 @@ import pytest
 
 from flows.cli.common import build_config
 from flows.cli.main import make_parser
-from schemas.config import (
-    PRESETS_DIR,
-    PresetName,
-    RetrainConfig,
-    TrainingConfig,
-    preset_values,
-)
+from schemas.config import RetrainConfig, TrainingConfig
+from schemas.config_presets import PRESETS_DIR, PresetName, preset_values
 
 
 def cli_config(*flags: str) -> RetrainConfig:

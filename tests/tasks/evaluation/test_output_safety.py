@@ -12,20 +12,14 @@ from flows.cli.main import main
 from flows.predict import predict_batch
 from flows.retrain import retrain
 from flows.sweep import sweep
-from schemas.config import (
-    ROOTS_ENV,
-    ZOO_DEFAULTS,
-    PredictConfig,
-    RetrainConfig,
-    SplitConfig,
-    SweepConfig,
-    TrainingConfig,
-)
+from schemas.config import ROOTS_ENV, PredictConfig, RetrainConfig, SplitConfig, TrainingConfig
+from schemas.config_presets import ZOO_DEFAULTS
 from schemas.errors import PathRefusedError
+from schemas.flow_configs import SweepConfig
 from schemas.ownership import MARKER, sidecar_path
 from schemas.records import COUNT_COLUMNS
 from schemas.synthetic import make_day_frame, to_csv_bytes
-from tasks.storage.store import publish_directory, publish_file
+from tasks.storage.publish import publish_directory, publish_file
 
 
 @pytest.fixture

@@ -12,7 +12,9 @@ from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
 from tasks.evaluation.evaluate import fit_linear
 from tasks.prepare.normalise import fit_statistics
-from tasks.promotion.registry import MODEL_FILE, Registry, decision_markdown
+from tasks.promotion.policy import promote, score_version
+from tasks.promotion.registry import MODEL_FILE, Registry
+from tasks.promotion.report import decision_markdown
 from tasks.storage.descriptors import Window
 from tasks.storage.store import ArtifactStore, FileRef
 
@@ -72,7 +74,7 @@ def test_first_model_becomes_champion(tmp_path: Path, store: ArtifactStore, days
     assert registry.champion() is None
     good, _, stats = candidates(store, days)
     version = register(registry, good, stats)
-    decision = registry.promote(version, *newest_window(days))
+    decision = promote(registry, version, *newest_window(days))
     assert decision.outcome == "first-champion"
     assert decision.champion_before is None and decision.champion_scores is None
     assert decision.evidence is None  # nothing to compare with
@@ -88,12 +90,12 @@ def test_worse_challenger_is_rejected_and_champion_unchanged(
     registry = Registry(tmp_path / "models")
     good, bad, stats = candidates(store, days)
     champion = register(registry, good, stats)
-    registry.promote(champion, *newest_window(days))
+    promote(registry, champion, *newest_window(days))
     pointer_before = registry.pointer.read_bytes()
 
     # The bad model claims a perfect old score; the decision must not trust it.
     challenger = register(registry, bad, stats, claimed_rmse=0.0)
-    decision = registry.promote(challenger, *newest_window(days))
+    decision = promote(registry, challenger, *newest_window(days))
 
     assert decision.outcome == "rejected"
     assert decision.champion_scores is not None
@@ -116,10 +118,10 @@ def test_better_challenger_is_promoted_on_the_rescored_window(
     good, bad, stats = candidates(store, days)
     # The old champion claims an excellent score from its own (older) test window.
     champion = register(registry, bad, stats, claimed_rmse=0.0)
-    registry.promote(champion, *newest_window(days))
+    promote(registry, champion, *newest_window(days))
 
     challenger = register(registry, good, stats, claimed_rmse=500.0)
-    decision = registry.promote(challenger, *newest_window(days))
+    decision = promote(registry, challenger, *newest_window(days))
 
     assert decision.outcome == "promoted"
     assert decision.champion_scores is not None
@@ -163,9 +165,9 @@ def test_a_probably_better_challenger_needs_the_evidence_the_rule_asks_for(
     ):
         registry = Registry(tmp_path / name)
         champion = register(registry, champion_model, stats)
-        registry.promote(champion, *newest_window(days), rule=rule)
+        promote(registry, champion, *newest_window(days), rule=rule)
         challenger = register(registry, challenger_model, stats)
-        decisions[name] = registry.promote(challenger, *newest_window(days), rule=rule)
+        decisions[name] = promote(registry, challenger, *newest_window(days), rule=rule)
         champion_after = registry.require_champion().version
         assert champion_after == decisions[name].champion_after
     strict = decisions["bootstrap"]
@@ -198,13 +200,13 @@ def test_point_rule_margin_keeps_a_champion_beaten_by_less(
     good, bad, stats = candidates(store, days)
     registry = Registry(tmp_path / "models")
     champion = register(registry, bad, stats)
-    registry.promote(champion, *newest_window(days))
+    promote(registry, champion, *newest_window(days))
     challenger = register(registry, good, stats)
-    gain = registry.score(champion, *newest_window(days)).rmse - (
-        registry.score(challenger, *newest_window(days)).rmse
+    gain = score_version(registry, champion, *newest_window(days)).rmse - (
+        score_version(registry, challenger, *newest_window(days)).rmse
     )
     rule = PromotionConfig(rule="point", min_rmse_gain=gain + 1.0)
-    decision = registry.promote(challenger, *newest_window(days), rule=rule)
+    decision = promote(registry, challenger, *newest_window(days), rule=rule)
     assert decision.outcome == "rejected" and "by more than" in decision.reason
     assert registry.require_champion().version == champion.version
 
@@ -215,7 +217,7 @@ def test_crash_between_model_and_pointer_keeps_old_champion_valid(
     registry = Registry(tmp_path / "models")
     good, bad, stats = candidates(store, days)
     champion = register(registry, bad, stats)
-    registry.promote(champion, *newest_window(days))
+    promote(registry, champion, *newest_window(days))
     pointer_before = registry.pointer.read_bytes()
 
     def crash(self, pointer):
@@ -226,7 +228,7 @@ def test_crash_between_model_and_pointer_keeps_old_champion_valid(
     challenger = register(registry, good, stats)
     monkeypatch.setattr(Registry, "write_pointer", crash)
     with pytest.raises(SystemExit):
-        registry.promote(challenger, *newest_window(days))
+        promote(registry, challenger, *newest_window(days))
     monkeypatch.undo()
 
     # The old champion is still the champion, whole and usable.
@@ -234,9 +236,11 @@ def test_crash_between_model_and_pointer_keeps_old_champion_valid(
     after_crash = Registry(tmp_path / "models")
     assert after_crash.require_champion().version == champion.version
     features, target = newest_window(days)
-    assert np.isfinite(after_crash.score(after_crash.require_champion(), features, target).rmse)
+    assert np.isfinite(
+        score_version(after_crash, after_crash.require_champion(), features, target).rmse
+    )
     # The next run promotes normally.
-    assert after_crash.promote(challenger, features, target).outcome == "promoted"
+    assert promote(after_crash, challenger, features, target).outcome == "promoted"
     assert after_crash.require_champion().version == challenger.version
 
 
@@ -256,10 +260,10 @@ def test_same_model_twice_is_one_version_and_rejected(tmp_path: Path, store: Art
     registry = Registry(tmp_path / "models")
     good, _, stats = candidates(store, days)
     first = register(registry, good, stats)
-    registry.promote(first, *newest_window(days))
+    promote(registry, first, *newest_window(days))
     again = register(registry, good, stats)
     assert again.version == first.version
-    assert registry.promote(again, *newest_window(days)).outcome == "rejected"
+    assert promote(registry, again, *newest_window(days)).outcome == "rejected"
     assert len(list(registry.versions.iterdir())) == 1
 
 
@@ -267,7 +271,7 @@ def test_altered_champion_model_is_reported_not_used(tmp_path: Path, store: Arti
     registry = Registry(tmp_path / "models")
     good, _, stats = candidates(store, days)
     version = register(registry, good, stats)
-    registry.promote(version, *newest_window(days))
+    promote(registry, version, *newest_window(days))
     model = registry.version_dir(version.version) / MODEL_FILE
     model.write_bytes(model.read_bytes()[:-10])
     with pytest.raises(ArtifactError, match=str(model)):
@@ -293,15 +297,15 @@ def test_cached_rerun_of_the_champion_reuses_its_recorded_scores(
     registry = Registry(tmp_path / "models")
     good, _, stats = candidates(store, days)
     first = register(registry, good, stats)
-    scores = registry.promote(first, *newest_window(days)).challenger_scores
+    scores = promote(registry, first, *newest_window(days)).challenger_scores
     # What publish records for a run: the test scores of this very window.
     metrics = {f"test_{name}": value for name, value in scores.model_dump().items()}
     registry = Registry(tmp_path / "again")
     version = registry.register(good, stats, metrics, "d" * 64, TEST)
-    registry.promote(version, *newest_window(days))
+    promote(registry, version, *newest_window(days))
     rerun = registry.register(good, stats, metrics, "d" * 64, TEST)
     # No rows to score: the decision comes from the recorded scores alone.
-    decision = registry.promote(rerun, np.empty((0, 11)), np.empty((0, 1)))
+    decision = promote(registry, rerun, np.empty((0, 11)), np.empty((0, 1)))
     assert decision.outcome == "rejected"
     assert decision.challenger_scores == decision.champion_scores == scores
 
@@ -312,7 +316,7 @@ def test_model_with_other_inputs_never_replaces_the_champion(
     registry = Registry(tmp_path / "models")
     good, _, stats = candidates(store, days)
     champion = register(registry, good, stats)
-    registry.promote(champion, *newest_window(days))
+    promote(registry, champion, *newest_window(days))
     # An hourly-style model: one more input column (hr) than the daily champion.
     features, target = days
     wider = np.hstack([features, np.arange(len(features)).reshape(-1, 1) % 24])
@@ -322,8 +326,8 @@ def test_model_with_other_inputs_never_replaces_the_champion(
     challenger = register(
         registry, save(store, model), store.put_json(hourly_stats.model_dump(mode="json"))
     )
-    decision = registry.promote(
-        challenger, wider[TEST.start : TEST.stop], target[TEST.start : TEST.stop]
+    decision = promote(
+        registry, challenger, wider[TEST.start : TEST.stop], target[TEST.start : TEST.stop]
     )
     assert decision.outcome == "rejected" and "other input columns" in decision.reason
     assert registry.require_champion().version == champion.version
@@ -347,8 +351,8 @@ def test_station_model_is_scored_with_station_ids_and_never_replaces_one_without
     alone = Registry(tmp_path / "alone")
     version = register(alone, station_model, station_stats)
     with pytest.raises(ValueError, match="takes a station input"):
-        alone.score(version, *newest_window(days))
-    decision = alone.promote(version, *newest_window(days), ids)
+        score_version(alone, version, *newest_window(days))
+    decision = promote(alone, version, *newest_window(days), ids)
     assert decision.outcome == "first-champion"
     assert np.isfinite(decision.challenger_scores.rmse)
 
@@ -356,9 +360,9 @@ def test_station_model_is_scored_with_station_ids_and_never_replaces_one_without
     registry = Registry(tmp_path / "models")
     good, _, plain_stats = candidates(store, days)
     champion = register(registry, good, plain_stats)
-    registry.promote(champion, *newest_window(days))
+    promote(registry, champion, *newest_window(days))
     challenger = register(registry, station_model, station_stats)
-    decision = registry.promote(challenger, *newest_window(days), ids)
+    decision = promote(registry, challenger, *newest_window(days), ids)
     assert decision.outcome == "rejected" and "(11 + station vs 11)" in decision.reason
     assert registry.require_champion().version == champion.version
 
@@ -379,7 +383,7 @@ def test_challenger_with_holiday_windows_competes_on_the_same_raw_rows(
         None,
         dates[TEST.start : TEST.stop],
     )
-    registry.promote(champion, *promote_rows)
+    promote(registry, champion, *promote_rows)
     # Same raw columns, another encoding: the challenger adds holiday-window columns.
     encoding = fit_encoding("ordinal", FEATURE_COLUMNS, "us-federal", 3, dates[:150])
     encoded = encoding.encode(features, dates)
@@ -392,9 +396,11 @@ def test_challenger_with_holiday_windows_competes_on_the_same_raw_rows(
     challenger = register(
         registry, save(store, model), store.put_json(holiday_stats.model_dump(mode="json"))
     )
-    decision = registry.promote(challenger, *promote_rows)
+    decision = promote(registry, challenger, *promote_rows)
     assert decision.champion_scores is not None, decision.reason
     assert decision.outcome == "promoted", decision.reason
     # Scoring it without the dates its encoding needs is refused, not guessed.
     with pytest.raises(ValueError, match="one date per row"):
-        registry.score(challenger, features[TEST.start : TEST.stop], target[TEST.start : TEST.stop])
+        score_version(
+            registry, challenger, features[TEST.start : TEST.stop], target[TEST.start : TEST.stop]
+        )

@@ -46,6 +46,7 @@ import numpy as np
 from schemas.records import FEATURE_COLUMNS, TARGET_COLUMN
 from schemas.synthetic import make_day_frame
 from schemas.config import PromotionConfig
+from tasks.promotion.policy import promote
 from tasks.promotion.registry import Registry
 from tasks.storage.descriptors import Window
 from tasks.storage.store import FileRef
@@ -68,7 +69,8 @@ deadline = time.monotonic() + 300
 while not Path(go).exists():
     assert time.monotonic() < deadline, "no start signal"
     time.sleep(0.01)
-decision = registry.promote(
+decision = promote(
+    registry,
     version,
     features[window.start : window.stop],
     target[window.start : window.stop],

@@ -5,7 +5,8 @@ import pytest
 
 from schemas.errors import ArtifactError
 from schemas.ownership import MARKER
-from tasks.storage.store import ArtifactStore, is_intact, load_array, load_json, publish_directory
+from tasks.storage.publish import publish_directory
+from tasks.storage.store import ArtifactStore, is_intact, load_array, load_json
 
 
 def test_array_round_trips_through_its_digest(tmp_path: Path):
@@ -71,7 +72,8 @@ def test_failed_publish_keeps_previous_folder(tmp_path: Path):
 
 
 def test_array_appender_writes_what_np_save_would(tmp_path):
-    from tasks.storage.store import ArrayAppender, ArtifactStore, load_array
+    from tasks.storage.appender import ArrayAppender
+    from tasks.storage.store import ArtifactStore, load_array
 
     store = ArtifactStore(tmp_path)
     blocks = [np.arange(i * 6, i * 6 + 6, dtype=np.float32).reshape(3, 2) for i in range(4)]
@@ -88,7 +90,8 @@ def test_array_appender_writes_what_np_save_would(tmp_path):
 
 
 def test_array_appender_leaves_nothing_when_aborted(tmp_path):
-    from tasks.storage.store import ArrayAppender, ArtifactStore
+    from tasks.storage.appender import ArrayAppender
+    from tasks.storage.store import ArtifactStore
 
     store = ArtifactStore(tmp_path)
     with pytest.raises(RuntimeError), ArrayAppender(store, "int64", ()) as appender:

@@ -18,7 +18,8 @@ from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 from flows.retrain import retrain
 from schemas.config import RetrainConfig
 from schemas.errors import ArtifactError
-from tasks.storage.store import ArtifactStore, is_intact, publish_directory, read_bytes, sha256_file
+from tasks.storage.publish import publish_directory
+from tasks.storage.store import ArtifactStore, is_intact, read_bytes, sha256_file
 from tests.flows.test_retrain import with_subflows
 
 # Runs tasks that talk to the Prefect API (artifacts, flow runs).

@@ -15,7 +15,8 @@ import pytest
 from schemas.config import ModelConfig, TrainingConfig
 from schemas.errors import TrainingError
 from tasks.prepare.normalise import NormalisedData, Statistics
-from tasks.storage.store import ArtifactStore, read_journal
+from tasks.storage.journal import read_journal
+from tasks.storage.store import ArtifactStore
 from tasks.training.child import TrainingRequest
 from tasks.training.task import EpochJournal, journal_name, run_training_process
 
