@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    from benchmarks.postgres import postgres_cluster
     from schemas.synthetic import make_day_frame, to_csv_bytes
-    from tests.deployments.postgres import postgres_cluster
 
     source = args.source
     if source is None:

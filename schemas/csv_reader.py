@@ -134,6 +134,11 @@ def read_chunks(
 SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "bars"}
 
 
+def _header_failure(columns: list[str], rule: str, value: str) -> Failure:
+    """A broken rule of the header, naming its column when exactly one column breaks it."""
+    return Failure(None, columns[0] if len(columns) == 1 else None, rule, value)
+
+
 def check_columns(
     present: Iterable[str], expected: Iterable[str], report: ValidationReport
 ) -> bool:
@@ -163,11 +168,8 @@ def check_columns(
     if repeated:
         ok = False
         report.fail(
-            Failure(
-                None,
-                repeated[0] if len(repeated) == 1 else None,
-                "column names are unique",
-                "given more than once: " + _listing(repeated),
+            _header_failure(
+                repeated, "column names are unique", "given more than once: " + _listing(repeated)
             )
         )
     missing = [name for name in expected if name not in present]
@@ -175,9 +177,8 @@ def check_columns(
     if missing:
         ok = False
         report.fail(
-            Failure(
-                None,
-                missing[0] if len(missing) == 1 else None,
+            _header_failure(
+                missing,
                 "the required columns are present",
                 f"missing {_listing(missing)}; found {_listing(dict.fromkeys(present))}",
             )
@@ -185,11 +186,8 @@ def check_columns(
     elif unexpected:
         ok = False
         report.fail(
-            Failure(
-                None,
-                unexpected[0] if len(unexpected) == 1 else None,
-                "no unexpected columns",
-                _listing(dict.fromkeys(unexpected)),
+            _header_failure(
+                unexpected, "no unexpected columns", _listing(dict.fromkeys(unexpected))
             )
         )
     return ok

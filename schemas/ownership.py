@@ -54,23 +54,23 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _blocked_ancestor(path: Path) -> str | None:
+def _place_refusal(path: Path, folder: bool) -> str | None:
+    """Why a folder (or a file) cannot stand at ``path``: a file above it, or the other kind."""
     # A file where a parent folder should be: mkdir would fail half-way through the run.
     for ancestor in path.parents:
         if ancestor.exists() and not ancestor.is_dir():
             return f"{ancestor} is an existing file, not a folder"
+    if path.exists() and path.is_dir() != folder:
+        found, wanted = ("folder", "file") if path.is_dir() else ("file", "folder")
+        return f"it is an existing {found}, not a {wanted}"
     return None
 
 
 def folder_refusal(path: Path) -> str | None:
     """Why a resolved path may not be replaced by a folder bikeflow publishes (None: it may)."""
-    blocked = _blocked_ancestor(path)
-    if blocked is not None:
-        return blocked
-    if not path.exists():
-        return None
-    if not path.is_dir():
-        return "it is an existing file, not a folder"
+    refusal = _place_refusal(path, folder=True)
+    if refusal is not None or not path.exists():
+        return refusal
     if _read_marker(path / MARKER) is not None:
         return None
     try:
@@ -84,13 +84,9 @@ def folder_refusal(path: Path) -> str | None:
 
 def file_refusal(path: Path) -> str | None:
     """Why a resolved path may not be replaced by a file bikeflow writes (None: it may)."""
-    blocked = _blocked_ancestor(path)
-    if blocked is not None:
-        return blocked
-    if not path.exists():
-        return None
-    if path.is_dir():
-        return "it is an existing folder, not a file"
+    refusal = _place_refusal(path, folder=False)
+    if refusal is not None or not path.exists():
+        return refusal
     record = _read_marker(sidecar_path(path))
     if record is None:
         return (

@@ -111,28 +111,13 @@ def _rule(method: str) -> str:
     return FRAME_RULES[method].name
 
 
-# The calendar rules, shared by the record and prediction models.
-def _yr_matches(frame: pd.DataFrame) -> pd.Series:
-    return frame["yr"] == frame[DATE_COLUMN].dt.year - FIRST_YEAR
+class DayFeatures(pa.DataFrameModel):
+    """The date and the 11 features of a day, its calendar columns agreeing with the date.
 
+    What a record and a day to predict have in common (each per station, when there is a
+    station column); ``DayRecords`` and ``PredictionDays`` add the rest.
+    """
 
-def _month_matches(frame: pd.DataFrame) -> pd.Series:
-    return frame["mnth"] == frame[DATE_COLUMN].dt.month
-
-
-def _weekday_matches(frame: pd.DataFrame) -> pd.Series:
-    return frame["weekday"] == (frame[DATE_COLUMN].dt.day_of_week + 1) % 7
-
-
-def _workingday_consistent(frame: pd.DataFrame) -> pd.Series:
-    expected = frame["weekday"].between(1, 5) & (frame["holiday"] == 0)
-    return frame["workingday"] == expected.astype(int)
-
-
-class DayRecords(pa.DataFrameModel):
-    """One row per day (per station, when there is a station column), as in ``day.csv``."""
-
-    instant: Series[int] = pa.Field(ge=1)
     dteday: Series[pa.DateTime]
     station: Series[int] | None = pa.Field(ge=0)
     season: Series[int] = pa.Field(isin=[1, 2, 3, 4])
@@ -146,6 +131,45 @@ class DayRecords(pa.DataFrameModel):
     atemp: Series[float] = pa.Field(ge=0.0, le=1.0)
     hum: Series[float] = pa.Field(ge=0.0, le=1.0)
     windspeed: Series[float] = pa.Field(ge=0.0, le=1.0)
+
+    @pa.dataframe_check(name=_rule("yr_matches_date"))
+    def yr_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["yr"] == frame[DATE_COLUMN].dt.year - FIRST_YEAR
+
+    @pa.dataframe_check(name=_rule("month_matches_date"))
+    def month_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["mnth"] == frame[DATE_COLUMN].dt.month
+
+    @pa.dataframe_check(name=_rule("weekday_matches_date"))
+    def weekday_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["weekday"] == (frame[DATE_COLUMN].dt.day_of_week + 1) % 7
+
+    @pa.dataframe_check(name=_rule("workingday_consistent"))
+    def workingday_consistent(cls, frame: pd.DataFrame) -> pd.Series:
+        expected = frame["weekday"].between(1, 5) & (frame["holiday"] == 0)
+        return frame["workingday"] == expected.astype(int)
+
+
+class RecordNumber(pa.DataFrameModel):
+    """The running number that leads each row of ``day.csv`` and ``hour.csv``."""
+
+    instant: Series[int] = pa.Field(ge=1)
+
+
+class CountsAddUp(pa.DataFrameModel):
+    """The rule between a record's counts (the columns are ``DayRecords``')."""
+
+    @pa.dataframe_check(name=_rule("counts_add_up"))
+    def counts_add_up(cls, frame: pd.DataFrame) -> pd.Series:
+        return frame["cnt"] == frame["casual"] + frame["registered"]
+
+
+# pandera takes a model's columns from its farthest base down (instant, the features, then the
+# counts below) and its checks from the nearest base up (the calendar's, then the counts'):
+# this order of bases keeps both orders, which decide how several failures of a row are listed.
+class DayRecords(DayFeatures, CountsAddUp, RecordNumber):
+    """One row per day (per station, when there is a station column), as in ``day.csv``."""
+
     casual: Series[int] = pa.Field(ge=0)
     registered: Series[int] = pa.Field(ge=0)
     cnt: Series[int] = pa.Field(ge=0)
@@ -154,26 +178,6 @@ class DayRecords(pa.DataFrameModel):
         name = "day records"
         strict = True
         coerce = False
-
-    @pa.dataframe_check(name=_rule("yr_matches_date"))
-    def yr_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
-        return _yr_matches(frame)
-
-    @pa.dataframe_check(name=_rule("month_matches_date"))
-    def month_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
-        return _month_matches(frame)
-
-    @pa.dataframe_check(name=_rule("weekday_matches_date"))
-    def weekday_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
-        return _weekday_matches(frame)
-
-    @pa.dataframe_check(name=_rule("workingday_consistent"))
-    def workingday_consistent(cls, frame: pd.DataFrame) -> pd.Series:
-        return _workingday_consistent(frame)
-
-    @pa.dataframe_check(name=_rule("counts_add_up"))
-    def counts_add_up(cls, frame: pd.DataFrame) -> pd.Series:
-        return frame["cnt"] == frame["casual"] + frame["registered"]
 
 
 class HourRecords(DayRecords):
@@ -192,48 +196,8 @@ def record_model(granularity: Granularity) -> type[pa.DataFrameModel]:
     return HourRecords if granularity == "hour" else DayRecords
 
 
-class PredictionDays(pa.DataFrameModel):
-    """One row per day to predict: the date and the 11 features of day.csv, no counts.
-
-    Days need not be contiguous or sorted (any batch of days can be asked for), but each date
-    once (each (date, station) once with a station column); the calendar columns must agree
-    with the date as in ``DayRecords``.
-    """
-
-    dteday: Series[pa.DateTime]
-    station: Series[int] | None = pa.Field(ge=0)
-    season: Series[int] = pa.Field(isin=[1, 2, 3, 4])
-    yr: Series[int] = pa.Field(ge=0)
-    mnth: Series[int] = pa.Field(ge=1, le=12)
-    holiday: Series[int] = pa.Field(isin=[0, 1])
-    weekday: Series[int] = pa.Field(ge=0, le=6)
-    workingday: Series[int] = pa.Field(isin=[0, 1])
-    weathersit: Series[int] = pa.Field(isin=[1, 2, 3, 4])
-    temp: Series[float] = pa.Field(ge=0.0, le=1.0)
-    atemp: Series[float] = pa.Field(ge=0.0, le=1.0)
-    hum: Series[float] = pa.Field(ge=0.0, le=1.0)
-    windspeed: Series[float] = pa.Field(ge=0.0, le=1.0)
-
-    class Config:
-        name = "prediction days"
-        strict = True
-        coerce = False
-
-    @pa.dataframe_check(name=_rule("yr_matches_date"))
-    def yr_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
-        return _yr_matches(frame)
-
-    @pa.dataframe_check(name=_rule("month_matches_date"))
-    def month_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
-        return _month_matches(frame)
-
-    @pa.dataframe_check(name=_rule("weekday_matches_date"))
-    def weekday_matches_date(cls, frame: pd.DataFrame) -> pd.Series:
-        return _weekday_matches(frame)
-
-    @pa.dataframe_check(name=_rule("workingday_consistent"))
-    def workingday_consistent(cls, frame: pd.DataFrame) -> pd.Series:
-        return _workingday_consistent(frame)
+class UniqueDays(pa.DataFrameModel):
+    """The rules that a day to predict is asked for once (once per station, with stations)."""
 
     @pa.dataframe_check(name=_rule("dates_unique_in_file"))
     def dates_unique_in_file(cls, frame: pd.DataFrame) -> pd.Series:
@@ -246,6 +210,21 @@ class PredictionDays(pa.DataFrameModel):
         if STATION_COLUMN not in frame.columns:
             return pd.Series(True, index=frame.index)
         return ~frame[[DATE_COLUMN, STATION_COLUMN]].duplicated(keep="first")
+
+
+# As for DayRecords: the calendar's checks before the uniqueness ones.
+class PredictionDays(DayFeatures, UniqueDays):
+    """One row per day to predict: the date and the 11 features of day.csv, no counts.
+
+    Days need not be contiguous or sorted (any batch of days can be asked for), but each date
+    once (each (date, station) once with a station column); the calendar columns must agree
+    with the date as in ``DayRecords``.
+    """
+
+    class Config:
+        name = "prediction days"
+        strict = True
+        coerce = False
 
 
 class PredictionHours(PredictionDays):

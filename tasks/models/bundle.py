@@ -7,9 +7,10 @@ prediction, the benchmarks)::
     bikes = bundle.predict(frame)                              # dteday + raw columns [+ station]
 
 Everything between a raw row and a count comes from the statistics stored with the model
-(``tasks.prepare.statistics`` / ``tasks.prepare.encode``): the encoding (one-hot, holiday windows), the
-scaling, the target transform and its inverse, and the station vocabulary. The model may be
-one network or an ensemble averaging its members (``tasks.training.ensemble``); both load the same way.
+(``tasks.prepare.statistics`` / ``tasks.prepare.encode``): the encoding (one-hot, holiday
+windows), the scaling, the target transform and its inverse, and the station vocabulary. The
+model may be one network or an ensemble averaging its members (``tasks.training.ensemble``);
+both load the same way.
 """
 
 from __future__ import annotations

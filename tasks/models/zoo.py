@@ -89,10 +89,33 @@ def _station_vector(model: ModelConfig, station_rows: int) -> tuple[Any, Any]:
     return station, layers.Flatten(name="station_vector")(vectors(station))
 
 
+def _count_layer(model: ModelConfig) -> Any:
+    """The one-unit output layer, ``count``, every zoo network ends with."""
+    from keras import layers
+
+    return layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")
+
+
+def _joined_head(
+    model: ModelConfig, inputs: list[Any], branches: list[Any], station_rows: int, name: str
+) -> keras.Model:
+    """Concatenate the branches (and the station's vector, with stations), then 16 -> 1."""
+    import keras
+    from keras import layers
+
+    if station_rows:
+        # The station is where the rides happen, not a calendar fact: it scales every
+        # branch alike, so it joins them at the concatenation.
+        station, vector = _station_vector(model, station_rows)
+        inputs, branches = [*inputs, station], [*branches, vector]
+    joined = layers.Concatenate(name="joined")(branches)
+    hidden = _apply(_hidden_block(model, 16, "joined_dense"), joined)
+    return keras.Model(inputs=inputs, outputs=_count_layer(model)(hidden), name=name)
+
+
 def build_two_input(model: ModelConfig, n_features: int, station_rows: int = 0) -> keras.Model:
     """The seed's functional-API model: calendar and weather branches, concatenated, 16 -> 1."""
     import keras
-    from keras import layers
 
     if n_features <= WEATHER_COLUMNS:
         raise ValueError(f"two-input needs calendar and weather columns, got {n_features}")
@@ -100,19 +123,9 @@ def build_two_input(model: ModelConfig, n_features: int, station_rows: int = 0) 
     weather = keras.Input(shape=(WEATHER_COLUMNS,), name="weather")
     calendar_branch = _apply(_hidden_block(model, model.hidden_units, "calendar_dense"), calendar)
     weather_branch = _apply(_hidden_block(model, model.hidden_units, "weather_dense"), weather)
-    inputs, branches = [calendar, weather], [calendar_branch, weather_branch]
-    if station_rows:
-        # The station is where the rides happen, not a calendar fact: it scales both
-        # branches alike, so it joins them at the concatenation.
-        station, vector = _station_vector(model, station_rows)
-        inputs.append(station)
-        branches.append(vector)
-    joined = layers.Concatenate(name="joined")(branches)
-    hidden = _apply(_hidden_block(model, 16, "joined_dense"), joined)
-    output = layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")(
-        hidden
+    return _joined_head(
+        model, [calendar, weather], [calendar_branch, weather_branch], station_rows, "two_input"
     )
-    return keras.Model(inputs=inputs, outputs=output, name="two_input")
 
 
 def build_shared_weather(model: ModelConfig, n_features: int, station_rows: int = 0) -> keras.Model:
@@ -120,7 +133,6 @@ def build_shared_weather(model: ModelConfig, n_features: int, station_rows: int 
     weather (the last 8 columns: 4 of the day, then 4 ``prev:``), concatenated, 16 -> 1.
     """
     import keras
-    from keras import layers
 
     if n_features <= 2 * WEATHER_COLUMNS:
         raise ValueError(
@@ -134,18 +146,10 @@ def build_shared_weather(model: ModelConfig, n_features: int, station_rows: int 
     # One list of layer objects applied to both inputs: the weather means the same thing
     # on either day, so both days are read with the same weights (counted once).
     encoder = _hidden_block(model, model.hidden_units, "weather_encoder")
-    inputs = [calendar, weather, previous]
     branches = [calendar_branch, _apply(encoder, weather), _apply(encoder, previous)]
-    if station_rows:
-        station, vector = _station_vector(model, station_rows)
-        inputs.append(station)
-        branches.append(vector)
-    joined = layers.Concatenate(name="joined")(branches)
-    hidden = _apply(_hidden_block(model, 16, "joined_dense"), joined)
-    output = layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")(
-        hidden
+    return _joined_head(
+        model, [calendar, weather, previous], branches, station_rows, "shared_weather"
     )
-    return keras.Model(inputs=inputs, outputs=output, name="shared_weather")
 
 
 def build_model(model: ModelConfig, n_features: int, station_rows: int = 0) -> keras.Model:
@@ -173,18 +177,14 @@ def build_model(model: ModelConfig, n_features: int, station_rows: int = 0) -> k
         stack: list[Any] = [keras.Input(shape=(n_features,), name=FEATURES_INPUT)]
         for index in range(model.hidden_layers):
             stack += _hidden_block(model, model.hidden_units, f"hidden_{index + 1}")
-        stack.append(
-            layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")
-        )
+        stack.append(_count_layer(model))
         return keras.Sequential(stack, name=model.architecture.replace("-", "_"))
     features = keras.Input(shape=(n_features,), name=FEATURES_INPUT)
     station, vector = _station_vector(model, station_rows)
     hidden = layers.Concatenate(name="with_station")([features, vector])
     for index in range(model.hidden_layers):
         hidden = _apply(_hidden_block(model, model.hidden_units, f"hidden_{index + 1}"), hidden)
-    output = layers.Dense(1, kernel_initializer=make_initializer(model.initializer), name="count")(
-        hidden
-    )
+    output = _count_layer(model)(hidden)
     return keras.Model(
         inputs=[features, station], outputs=output, name=model.architecture.replace("-", "_")
     )

@@ -22,13 +22,15 @@ while holding one cannot block every later run on that key, as a stale lock file
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
@@ -39,6 +41,20 @@ from prefect.results import ResultStore
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from tasks.storage.keys import material_key, record_material, resolve_key, step_material
+
+R = TypeVar("R")
+
+
+def _in_a_thread(blocking: Callable[..., R]) -> Callable[..., Coroutine[Any, Any, R]]:
+    """The async form of a blocking method: the same call, run in a worker thread."""
+
+    async def in_a_thread(*args: Any, **kwargs: Any) -> R:
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(functools.partial(blocking, *args, **kwargs))
+
+    in_a_thread.__doc__ = f"Async form of ``{blocking.__name__}`` (run in a thread: flock blocks)."
+    return in_a_thread
 
 
 class FlockLockManager(LockManager):
@@ -100,19 +116,7 @@ class FlockLockManager(LockManager):
             self._held[key] = (holder, fd)
         return True
 
-    async def aacquire_lock(
-        self,
-        key: str,
-        holder: str,
-        acquire_timeout: float | None = None,
-        hold_timeout: float | None = None,
-    ) -> bool:
-        """Async form of ``acquire_lock`` (run in a thread: flock blocks)."""
-        import anyio.to_thread
-
-        return await anyio.to_thread.run_sync(
-            self.acquire_lock, key, holder, acquire_timeout, hold_timeout
-        )
+    aacquire_lock = _in_a_thread(acquire_lock)
 
     def release_lock(self, key: str, holder: str) -> None:
         """Release ``holder``'s lock on ``key``."""
@@ -156,11 +160,7 @@ class FlockLockManager(LockManager):
             time.sleep(self._POLL_SECONDS)
         return True
 
-    async def await_for_lock(self, key: str, timeout: float | None = None) -> bool:
-        """Async form of ``wait_for_lock``."""
-        import anyio.to_thread
-
-        return await anyio.to_thread.run_sync(self.wait_for_lock, key, timeout)
+    await_for_lock = _in_a_thread(wait_for_lock)
 
 
 # One manager per process: it remembers which locks this process holds.

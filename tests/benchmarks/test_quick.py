@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import database_overhead, orchestration, scale
 from benchmarks.common import ROOT, child_env
-from tests.deployments.postgres import postgres_bin
+from benchmarks.postgres import postgres_bin
 
 pytestmark = [pytest.mark.slow, pytest.mark.minutes(14)]
 

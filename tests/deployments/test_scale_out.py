@@ -23,6 +23,7 @@ import httpx
 import pytest
 import yaml
 
+from benchmarks.postgres import postgres_bin, postgres_cluster
 from tests.deployments.conftest import (
     FINAL_STATES,
     POOL,
@@ -35,7 +36,6 @@ from tests.deployments.conftest import (
     start_worker,
     stop,
 )
-from tests.deployments.postgres import postgres_bin, postgres_cluster
 
 pytestmark = [
     pytest.mark.slow,

@@ -342,15 +342,3 @@ def test_keras_preload_imports_once_in_the_background_and_only_when_asked():
         "print('ok')\n"
     )
     assert _fresh_python(script).endswith("ok")
-
-
-def test_the_training_child_imports_no_prefect_or_pandera():
-    # What tasks.training.child imports before and while it trains (TensorFlow aside): Prefect
-    # or pandera there would add seconds to every cold run's training child.
-    script = (
-        "import sys\n"
-        "import tasks.training.child, tasks.training.keras_fit, tasks.training.tf_core\n"
-        "import tasks.prepare.statistics\n"
-        "print(sorted(m for m in ('prefect', 'pandera', 'pandas') if m in sys.modules))\n"
-    )
-    assert _fresh_python(script) == "[]"

@@ -5,6 +5,9 @@ cluster in a fresh temporary folder, ``pg_ctl`` starts it on a free 127.0.0.1 po
 unix socket in that folder, and the cluster (folder included) is gone when the context ends.
 PostgreSQL refuses to run as root, so as root (CI) it runs as the ``postgres`` user that the
 Debian package creates.
+
+``benchmarks/database_overhead.py`` and the scale-out tests (``tests/deployments/``) both start
+one; it lives here because the tests may import the benchmarks' helpers, never the reverse.
 """
 
 from __future__ import annotations
