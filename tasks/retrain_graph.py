@@ -93,7 +93,7 @@ EVALUATE_MODEL = Step(
     skippable=True,
 )
 PUBLISH_RUN = Step("publish_run", "tasks.evaluation.publish", "publish_run", skippable=True)
-PROMOTE_MODEL = Step("promote_model", "tasks.promotion.registry", "promote_model", skippable=True)
+PROMOTE_MODEL = Step("promote_model", "tasks.promotion.task", "promote_model", skippable=True)
 # Runs instead of the training steps when ``skips_training``.
 REPORT_NO_NEW_DATA = Step("report_no_new_data", "tasks.promotion.new_data", "report_no_new_data")
 

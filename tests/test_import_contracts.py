@@ -19,11 +19,6 @@ import pytest
 PROJECT_ROOT = Path(__file__).parents[1]
 LINT_IMPORTS = str(Path(sys.executable).parent / "lint-imports")
 
-# Broken for now by one import that a change of the same refactor (the storage split) removes.
-# Strict: once that change lands these pass, fail as XPASS, and the marks must go.
-_DESCRIPTORS = "tasks/storage/descriptors.py:15 imports tasks.training.keras_fit (being moved)"
-BEING_FIXED = {"storage-below-stages": _DESCRIPTORS, "stages": _DESCRIPTORS}
-
 
 def _contract_ids() -> list[str]:
     settings = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
@@ -43,18 +38,7 @@ def _lint_imports(root: Path, contract: str) -> subprocess.CompletedProcess[str]
     )
 
 
-@pytest.mark.parametrize(
-    "contract",
-    [
-        pytest.param(
-            contract,
-            marks=pytest.mark.xfail(
-                contract in BEING_FIXED, reason=BEING_FIXED.get(contract, ""), strict=True
-            ),
-        )
-        for contract in _contract_ids()
-    ],
-)
+@pytest.mark.parametrize("contract", _contract_ids())
 def test_the_project_keeps_the_contract(contract: str):
     done = _lint_imports(PROJECT_ROOT, contract)
     assert done.returncode == 0, done.stdout + done.stderr
