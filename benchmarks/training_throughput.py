@@ -86,7 +86,7 @@ def our_fit(
     import tasks.training.keras_fit as train
     from schemas.config import ModelConfig, TrainingConfig
     from tasks.storage.store import ArtifactStore, FileRef
-    from tasks.training.request import FitJob
+    from tasks.training.job import FitJob
 
     train.STEPS_PER_EXECUTION, train.JIT_COMPILE = steps, jit
     ends: list[float] = []

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import keras
     import tensorflow as tf
 
-    from tasks.training.request import FitJob
+    from tasks.training.job import FitJob
 
 VALIDATION_BATCH_SIZE = 4096
 STEPS_PER_EXECUTION = 256

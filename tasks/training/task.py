@@ -22,6 +22,7 @@ from schemas.config import ModelConfig, TrainingConfig
 from schemas.errors import TrainingError
 from tasks.prepare.normalise import NormalisedData
 from tasks.storage.cache_policy import ArtifactCache
+from tasks.training.job import EpochJournal, FitJob, StationInputs
 
 # The trainer's names, importable from here as before the split into tasks.training.keras_fit.
 # Its tuning constants are not re-exported: they are read, and must be set, in keras_fit.
@@ -37,7 +38,7 @@ from tasks.training.keras_fit import (
     make_dataset,
     steps_per_execution,
 )
-from tasks.training.request import EpochJournal, FitJob, FitRequest, StationInputs
+from tasks.training.request import FitRequest
 
 if TYPE_CHECKING:
     from uuid import UUID

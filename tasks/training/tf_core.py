@@ -22,6 +22,7 @@ import numpy as np
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.models.zoo import build_model, make_initializer, require_station_support
 from tasks.storage.store import ArtifactStore, FileRef, load_json, verify
+from tasks.training.job import FitJob
 from tasks.training.keras_fit import (
     EpochRecord,
     TrainingRun,
@@ -30,7 +31,6 @@ from tasks.training.keras_fit import (
     import_tensorflow,
     prepare_devices,
 )
-from tasks.training.request import FitJob
 
 VALIDATION_BATCH_SIZE = 4096
 

@@ -11,7 +11,7 @@ from schemas.synthetic import make_day_frame
 from tasks.prepare.encode import PreviousWeatherWarning, fit_encoding
 from tasks.models.zoo import build_model, describe_architecture, model_inputs
 from tasks.storage.store import ArtifactStore, verify
-from tasks.training.request import FitJob
+from tasks.training.job import FitJob
 from tasks.training.tf_core import fit_tf_core, forward, restore_tf_checkpoint, train_arrays
 
 pytestmark = pytest.mark.slow
