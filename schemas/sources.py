@@ -24,7 +24,8 @@ SOURCE_ROOTS_ENV = "BIKEFLOW_SOURCE_ROOTS"
 SOURCE_HOSTS_ENV = "BIKEFLOW_SOURCE_HOSTS"
 # Validation context of a config revalidated on the worker: its source fields are left to the
 # step that reads them (ingest, the batch prediction), which checks them before the first byte.
-CHECKED_WHERE_READ = {"sources_checked_where_read": True}
+_WHERE_READ = "sources_checked_where_read"
+CHECKED_WHERE_READ = {_WHERE_READ: True}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -104,7 +105,7 @@ def check_source(text: str) -> str:
 
 def _check_field(value: str, info: ValidationInfo) -> str:
     context = info.context if isinstance(info.context, dict) else {}
-    if context.get("sources_checked_where_read"):
+    if context.get(_WHERE_READ):
         return value
     return check_source(value)
 
