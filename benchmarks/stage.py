@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             )
         save("data", data)
     else:
-        from tasks.training.task import StationInputs, checkpoint_saver, fit_model
+        from tasks.training.task import FitJob, StationInputs, fit_model
 
         data = load("data", NormalisedData)
         arrays_ = [
@@ -117,12 +117,19 @@ def main(argv: list[str] | None = None) -> None:
                 validation=load_array(data.station_validation, mmap=True),
                 rows=vocabulary.size,
             )
+        x_train, y_train, x_validation, y_validation = arrays_
+        training = TrainingConfig(batch_size=args.batch_size, epochs=1)
         run = fit_model(
-            *arrays_,
-            ModelConfig(),
-            TrainingConfig(batch_size=args.batch_size, epochs=1),
-            checkpoint_saver(store),
-            stations=stations,
+            FitJob(
+                x_train,
+                y_train,
+                x_validation,
+                y_validation,
+                ModelConfig(),
+                training,
+                store,
+                stations=stations,
+            )
         )
         extra = {
             "fit_seconds": run.seconds,

@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ValidationInfo
 
 from schemas.errors import PathRefusedError
 from schemas.ownership import file_refusal, folder_refusal
-from schemas.sources import local_source
+from schemas.source import LocalSource, parse_source
 
 # The folders that a run's output, store and registry paths must stay under. Set by whoever
 # runs the worker, never by a run's parameters: a run from the UI is as trusted as its form.
@@ -113,9 +113,9 @@ def check_holds_none(
     """Refuse an output that is, or holds, the store, the registry or the local source."""
     output = resolve(value, field)
     places = {name: resolve(other, name) for name, other in others.items()}
-    local = None if source is None else local_source(source)
-    if local is not None:
-        places["source"] = local
+    parsed = None if source is None else parse_source(source)
+    if isinstance(parsed, LocalSource):
+        places["source"] = parsed.path
     for name, place in places.items():
         if place == output or place.is_relative_to(output):
             raise _refuse(field, output, f"it holds {name} {place}")

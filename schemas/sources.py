@@ -14,14 +14,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlparse
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, ValidationInfo
 
 from schemas.errors import SourceRefusedError
+from schemas.source import LocalSource, ParsedSource, UrlSource, parse_source
 
 SOURCE_ROOTS_ENV = "BIKEFLOW_SOURCE_ROOTS"
 SOURCE_HOSTS_ENV = "BIKEFLOW_SOURCE_HOSTS"
+# Validation context of a config revalidated on the worker: its source fields are left to the
+# step that reads them (ingest, the batch prediction), which checks them before the first byte.
+_WHERE_READ = "sources_checked_where_read"
+CHECKED_WHERE_READ = {_WHERE_READ: True}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -42,18 +46,6 @@ def allow_list_on() -> bool:
     return bool(source_roots() or source_hosts())
 
 
-def local_source(source: str) -> Path | None:
-    """The resolved file a local source names (plain path or file:// URL), None for a URL."""
-    parsed = urlparse(source)
-    if parsed.scheme in ("http", "https"):
-        return None
-    if parsed.scheme == "file":
-        source = parsed.path
-    elif len(parsed.scheme) > 1:  # ftp:, s3: ...: not a local file either
-        return None
-    return Path(source).expanduser().resolve()
-
-
 def _listed(names: tuple[str, ...] | tuple[Path, ...]) -> str:
     return ", ".join(str(name) for name in names) or "nothing"
 
@@ -65,8 +57,12 @@ def check_host(url: str, host: str, port: int | None, scheme: str) -> None:
     host = host.lower().strip("[]")
     port = port or _DEFAULT_PORTS.get(scheme)
     for entry in source_hosts():
-        listed = urlparse(f"//{entry}")
-        if (listed.hostname or "") == host and listed.port in (None, port):
+        listed = parse_source(f"http://{entry}")  # always a URL: the scheme is http
+        if not isinstance(listed, UrlSource):
+            continue
+        if listed.port_error is not None:
+            raise ValueError(listed.port_error)  # an entry whose port is not a port
+        if listed.host == host and listed.port in (None, port):
             return
     raise SourceRefusedError(
         f"source {url}: host {host}:{port} is not listed in {SOURCE_HOSTS_ENV} "
@@ -74,26 +70,44 @@ def check_host(url: str, host: str, port: int | None, scheme: str) -> None:
     )
 
 
-def check_source(source: str) -> str:
-    """Refuse a source the allow-list does not cover, before any byte is read; return it."""
+def check_allowed(source: ParsedSource) -> None:
+    """Refuse a source the allow-list does not cover, before any byte is read."""
     if not allow_list_on():
-        return source
-    parsed = urlparse(source)
-    if parsed.scheme in ("http", "https"):
-        try:
-            port = parsed.port
-        except ValueError as error:
-            raise SourceRefusedError(f"source {source}: {error}") from error
-        check_host(source, parsed.hostname or "", port, parsed.scheme)
-        return source
-    path = local_source(source)
+        return
+    if isinstance(source, UrlSource):
+        if source.port_error is not None:
+            raise SourceRefusedError(f"source {source.text}: {source.port_error}")
+        check_host(source.text, source.host, source.port, source.scheme)
+        return
+    path = source.path if isinstance(source, LocalSource) else None
     if path is not None and any(path.is_relative_to(root) for root in source_roots()):
-        return source
-    where = path if path is not None else repr(source)
+        return
+    where = path if path is not None else repr(source.text)
     raise SourceRefusedError(
         f"source {where} is not under a folder listed in {SOURCE_ROOTS_ENV} "
         f"({_listed(source_roots())}), so it is not read"
     )
 
 
-Source = Annotated[str, AfterValidator(check_source)]
+def allowed_source(text: str) -> ParsedSource:
+    """Parse a source and refuse it if the allow-list does not cover it; return the value."""
+    source = parse_source(text)
+    check_allowed(source)
+    return source
+
+
+def check_source(text: str) -> str:
+    """Refuse a source string the allow-list does not cover (the config field's check)."""
+    if allow_list_on():  # unset, every source is allowed: no need to take it apart
+        allowed_source(text)
+    return text
+
+
+def _check_field(value: str, info: ValidationInfo) -> str:
+    context = info.context if isinstance(info.context, dict) else {}
+    if context.get(_WHERE_READ):
+        return value
+    return check_source(value)
+
+
+Source = Annotated[str, AfterValidator(_check_field)]

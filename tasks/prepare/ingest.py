@@ -11,14 +11,14 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import httpx
 from prefect import task
 
 from schemas.errors import ArtifactError, SourceError
-from schemas.sources import check_source
-from tasks.prepare.source_access import http_client, is_url, local_path, source_key_material
+from schemas.source import UnsupportedSource, UrlSource
+from schemas.sources import allowed_source
+from tasks.prepare.source_access import http_client, known_digest, source_key_material
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import RawData
 from tasks.storage.store import ArtifactStore, FileRef
@@ -169,21 +169,36 @@ def gunzip(path: Path, source: str, store: ArtifactStore) -> FileRef:
         raise SourceError(f"source {source}: not a readable gzip file ({error})") from error
 
 
+def _copy_file(path: Path, store: ArtifactStore) -> FileRef:
+    """Copy a local file into the store, unless the store holds it under this run's digest."""
+    suffix = path.suffix[:8] or ".bin"
+    try:
+        # The cache policy hashed this file moments ago (same process, file unchanged): when
+        # the store already holds those bytes, the file is not read a second time.
+        digest = known_digest(path)
+        if digest is not None:
+            stored = store.stored_file(digest, suffix, path.stat().st_size)
+            if stored is not None:
+                return stored
+        return store.put_file(path, suffix)
+    except OSError as error:
+        raise SourceError(f"source {path}: cannot be read ({error.strerror})") from error
+
+
 def fetch_source(source: str, store: ArtifactStore, member: str = "day.csv") -> RawData:
     """Copy a source into the store and take the table out of it.
 
     A zip yields ``member``; a gzip file (found by its first bytes, whatever its name) is
     decompressed; an HTML page is refused.
     """
-    check_source(source)  # the deployment's allow-list: nothing is read or opened before it
-    if is_url(source):
-        fetched = _download(source, store, Path(urlparse(source).path).suffix[:8] or ".bin")
+    # The deployment's allow-list: nothing is read or opened before it.
+    parsed = allowed_source(source)
+    if isinstance(parsed, UrlSource):
+        fetched = _download(source, store, parsed.suffix)
+    elif isinstance(parsed, UnsupportedSource):
+        raise parsed.refusal()
     else:
-        path = local_path(source)
-        try:
-            fetched = store.put_file(path, path.suffix[:8] or ".bin")
-        except OSError as error:
-            raise SourceError(f"source {path}: cannot be read ({error.strerror})") from error
+        fetched = _copy_file(parsed.existing_file(), store)
     with open(fetched.path, "rb") as handle:
         start = handle.read(1024)
     if start.startswith(_ZIP_MAGIC):

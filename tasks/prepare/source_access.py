@@ -8,37 +8,47 @@ parameters. This module imports neither Prefect nor, for a local file, httpx, be
 
 from __future__ import annotations
 
-import hashlib
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse
 
 from schemas.errors import SourceError
-from schemas.sources import check_host, check_source
+from schemas.source import LocalSource, UrlSource
+from schemas.sources import allowed_source, check_host
+from tasks.storage.store import sha256_file
 
 if TYPE_CHECKING:
     import httpx
 
 
-def is_url(source: str) -> bool:
-    """Tell whether a source names an http(s) URL rather than a local file."""
-    return urlparse(source).scheme in ("http", "https")
+# The fingerprint's digest of a local file, by the file's identity and mtime: ingest's copy,
+# in the same process right after, finds it here and reads the file no second time.
+_digests: dict[tuple[str, int, int, int], str] = {}
+_digests_lock = threading.Lock()
 
 
-def local_path(source: str) -> Path:
-    """Resolve a local source (plain path or file:// URL) to an existing file."""
-    parsed = urlparse(source)
-    if parsed.scheme == "file":
-        source = parsed.path
-    elif len(parsed.scheme) > 1:  # one letter would be a Windows drive, not a scheme
-        raise SourceError(
-            f"source {source!r}: only http(s) URLs and local files are supported, "
-            f"not {parsed.scheme!r}"
-        )
-    path = Path(source).expanduser().resolve()
-    if not path.is_file():
-        raise SourceError(f"source {path}: no such file")
-    return path
+def _identity(path: Path) -> tuple[str, int, int, int]:
+    stat = path.stat()
+    return (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
+def file_digest(path: Path) -> str:
+    """The sha256 of a local source file, read once per process while the file is unchanged."""
+    identity = _identity(path)
+    with _digests_lock:
+        known = _digests.get(identity)
+    if known is None:
+        known = sha256_file(path)
+        with _digests_lock:
+            _digests[identity] = known
+    return known
+
+
+def known_digest(path: Path) -> str | None:
+    """The digest ``file_digest`` already took of this file as it is now (None: not taken)."""
+    identity = _identity(path)
+    with _digests_lock:
+        return _digests.get(identity)
 
 
 def _allowed_request(request: httpx.Request) -> None:
@@ -63,12 +73,18 @@ def source_key_material(material: dict[str, Any], inputs: dict[str, Any]) -> dic
     A local file is hashed. A URL is keyed on its HTTP validators (ETag, Last-Modified,
     length); a server that sends none gives no key, so the file is downloaded every run.
     """
-    source = inputs["source"]
     # The same relative store_root in two working folders is two stores.
     material["store"] = str(Path(inputs["store_root"]).expanduser().resolve())
     try:
-        check_source(source)  # refused: no key, and the task itself reports the refusal
-        fingerprint = _url_validators(source) if is_url(source) else _file_digest(source)
+        # Refused: no key, and the task itself reports the refusal.
+        source = allowed_source(inputs["source"])
+        fingerprint: str | list[str | None] | None
+        if isinstance(source, UrlSource):
+            fingerprint = _url_validators(source.text)
+        elif isinstance(source, LocalSource):
+            fingerprint = file_digest(source.existing_file())
+        else:
+            return None  # a scheme ingest does not read: the task says so
     except (SourceError, OSError):
         # No key: the task runs and reports the problem with the source itself.
         return None
@@ -76,14 +92,6 @@ def source_key_material(material: dict[str, Any], inputs: dict[str, Any]) -> dic
         return None
     material["source"] = fingerprint
     return material
-
-
-def _file_digest(source: str) -> str:
-    digest = hashlib.sha256()
-    with open(local_path(source), "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _url_validators(url: str) -> list[str | None] | None:

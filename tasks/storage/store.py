@@ -164,6 +164,11 @@ class ArtifactStore:
     def _object_path(self, sha256: str, suffix: str) -> Path:
         return self.objects / sha256[:2] / f"{sha256}{suffix}"
 
+    def stored_file(self, sha256: str, suffix: str, size: int) -> FileRef | None:
+        """The stored object with this digest and suffix, if the store holds it intact."""
+        ref = FileRef(path=str(self._object_path(sha256, suffix)), sha256=sha256, size=size)
+        return ref if is_intact(ref) else None
+
     def _commit(self, temp: Path, sha256: str, suffix: str) -> Path:
         final = self._object_path(sha256, suffix)
         final.parent.mkdir(parents=True, exist_ok=True)

@@ -8,27 +8,22 @@ imports this module, and importing Prefect there would only add seconds to every
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel
 
-from schemas.config import ModelConfig, TrainingConfig
 from tasks.models.zoo import build_model, input_blocks, make_optimizer, pack_inputs
-from tasks.storage.code_digests import closure_digests
 from tasks.storage.descriptors import DeviceInfo, EpochRecord, TrainingRun
-from tasks.storage.journal import read_journal, write_journal
-from tasks.storage.store import ArtifactStore, FileRef, is_intact, verify
+from tasks.storage.store import ArtifactStore, FileRef, verify
 
 if TYPE_CHECKING:
     import keras
     import tensorflow as tf
+
+    from tasks.training.job import FitJob
 
 VALIDATION_BATCH_SIZE = 4096
 STEPS_PER_EXECUTION = 256
@@ -37,50 +32,6 @@ JIT_COMPILE = False
 # stay memory-mapped and are gathered a shuffled block at a time.
 IN_MEMORY_BYTES = 256 << 20
 BLOCK_ROWS = 1 << 16
-
-
-class EpochJournal:
-    """The epochs a training has completed, each with its checkpoint, kept in the store.
-
-    Written after every epoch (after its checkpoint is stored), so a training killed at any
-    moment can resume from its last completed epoch; the history survives the crash.
-    """
-
-    def __init__(self, store: ArtifactStore, name: str) -> None:
-        self.store = store
-        self.name = name
-
-    def completed(self) -> list[tuple[EpochRecord, FileRef]]:
-        """The completed epochs, in order, up to the first whose checkpoint is not intact."""
-        content = read_journal(self.store, self.name) or {}
-        done: list[tuple[EpochRecord, FileRef]] = []
-        for entry in content.get("epochs", []):
-            record = EpochRecord.model_validate(entry["record"])
-            checkpoint = FileRef.model_validate(entry["checkpoint"])
-            if record.epoch != len(done) + 1 or not is_intact(checkpoint):
-                break
-            done.append((record, checkpoint))
-        return done
-
-    def record(self, done: list[tuple[EpochRecord, FileRef]]) -> None:
-        """Replace the journal with these completed epochs."""
-        epochs = [
-            {"record": record.model_dump(), "checkpoint": checkpoint.model_dump()}
-            for record, checkpoint in done
-        ]
-        write_journal(self.store, self.name, {"epochs": epochs})
-
-
-@dataclass(frozen=True)
-class StationInputs:
-    """Each row's station index (int32, one column) for training and validation.
-
-    ``rows`` is the embedding's row count, ``StationVocabulary.size`` (known stations + 1).
-    """
-
-    train: np.ndarray
-    validation: np.ndarray
-    rows: int
 
 
 def import_tensorflow() -> tf:
@@ -215,58 +166,98 @@ def steps_per_execution(steps_per_epoch: int) -> int:
     return next(d for d in range(limit, 0, -1) if steps_per_epoch % d == 0)
 
 
-def fit_model(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_validation: np.ndarray,
-    y_validation: np.ndarray,
-    model_config: ModelConfig,
-    training: TrainingConfig,
-    save_checkpoint: Callable[[keras.Model], FileRef],
-    log: Callable[[str], None] = lambda message: None,
-    on_epoch: Callable[[EpochRecord], None] = lambda record: None,
-    journal: EpochJournal | None = None,
-    stations: StationInputs | None = None,
-) -> TrainingRun:
-    """Train on arrays, checkpointing every epoch; resume from ``journal``'s last epoch.
-
-    With ``stations`` the model gets the station input, fed beside the features.
-    """
-    if len(x_train) == 0 or len(x_validation) == 0:
-        raise ValueError("training and validation rows must not be empty")
+def prepare_devices(job: FitJob) -> tuple[Any, Any, DeviceInfo]:
+    """Seed every generator, make ops deterministic and pick a strategy: (tf, strategy, device)."""
     tf = import_tensorflow()
     import keras
 
-    keras.utils.set_random_seed(training.seed)
+    keras.utils.set_random_seed(job.training.seed)
     # Same seed on CPU = same numbers; costs little at this model size.
     tf.config.experimental.enable_op_determinism()
     strategy, device = choose_strategy(tf)
-    log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
+    return tf, strategy, device
 
-    done = journal.completed()[: training.epochs] if journal is not None else []
+
+def fit_model(
+    job: FitJob,
+    log: Callable[[str], None] = lambda message: None,
+    on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+    save_checkpoint: Callable[[keras.Model], FileRef] | None = None,
+) -> TrainingRun:
+    """Train on arrays, checkpointing every epoch; resume from the job journal's last epoch.
+
+    With ``job.stations`` the model gets the station input, fed beside the features.
+    Checkpoints go to the job's store unless ``save_checkpoint`` saves them elsewhere.
+    """
+    job.require_rows()
+    tf, strategy, device = prepare_devices(job)
+    log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
+    done = job.journal.completed()[: job.training.epochs] if job.journal is not None else []
     initial_epoch = len(done)
-    steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
+    steps_per_epoch = int(np.ceil(len(job.x_train) / job.training.batch_size))
+    train_data, validation_data = _datasets(tf, job, initial_epoch)
+    with strategy.scope():
+        model = _compiled_model(job, done, steps_per_epoch, log)
+    save = save_checkpoint or checkpoint_saver(job.store)
+    every_epoch, history, checkpoints = _epoch_callback(job, done, model.optimizer, save, on_epoch)
+    started = time.perf_counter()
+    if initial_epoch < job.training.epochs:
+        model.fit(
+            train_data,
+            validation_data=validation_data,
+            epochs=job.training.epochs,
+            initial_epoch=initial_epoch,
+            # Given explicitly, Keras keeps one iterator across epochs over the stream above.
+            steps_per_epoch=steps_per_epoch,
+            callbacks=[every_epoch],
+            shuffle=False,  # the tf.data stream is already in each epoch's order
+            verbose=0,
+        )
+    return TrainingRun(
+        history=tuple(history),
+        checkpoints=tuple(checkpoints),
+        device=device,
+        seconds=time.perf_counter() - started,
+        resumed_from=initial_epoch,
+    )
+
+
+def _datasets(tf: Any, job: FitJob, initial_epoch: int) -> tuple[Any, Any]:
+    """The training stream (the epochs left to train) and the validation batches."""
+    stations = job.stations
     # A multi-input zoo model (two-input) takes consecutive column blocks, one per input.
-    blocks = input_blocks(model_config.architecture, x_train.shape[1])
+    blocks = input_blocks(job.model.architecture, job.x_train.shape[1])
     train_data = make_dataset(
         tf,
-        x_train,
-        y_train,
-        training.batch_size,
-        training.seed,
+        job.x_train,
+        job.y_train,
+        job.training.batch_size,
+        job.training.seed,
         blocks,
-        epochs=range(initial_epoch, training.epochs),
+        epochs=range(initial_epoch, job.training.epochs),
         stations=None if stations is None else stations.train,
     )
     validation_data = make_dataset(
         tf,
-        x_validation,
-        y_validation,
+        job.x_validation,
+        job.y_validation,
         VALIDATION_BATCH_SIZE,
         None,
         blocks,
         stations=None if stations is None else stations.validation,
     )
+    return train_data, validation_data
+
+
+def _compiled_model(
+    job: FitJob,
+    done: list[tuple[EpochRecord, FileRef]],
+    steps_per_epoch: int,
+    log: Callable[[str], None],
+) -> keras.Model:
+    """The model to train, compiled: the last journaled checkpoint's, or a new one."""
+    import keras
+
     # Several steps per call of the compiled train function: at batch 4 the per-step Python
     # and dispatch overhead is most of the time (see BENCHMARKS.md).
     compile_options: dict[str, Any] = {
@@ -274,22 +265,32 @@ def fit_model(
         "steps_per_execution": steps_per_execution(steps_per_epoch),
         "jit_compile": JIT_COMPILE,
     }
-    with strategy.scope():
-        if done:
-            # The .keras checkpoint holds the optimizer's variables too (momentum, step count
-            # and so the decayed learning rate); safe_mode refuses any code inside the file.
-            model = keras.saving.load_model(verify(done[-1][1]), compile=True, safe_mode=True)
-            model.compile(optimizer=model.optimizer, **compile_options)
-            log(f"resuming after epoch {initial_epoch} from {done[-1][1].path}")
-        else:
-            model = build_model(
-                model_config, x_train.shape[1], 0 if stations is None else stations.rows
-            )
-            model.compile(optimizer=make_optimizer(training, steps_per_epoch), **compile_options)
-    optimizer = model.optimizer
+    if done:
+        # The .keras checkpoint holds the optimizer's variables too (momentum, step count
+        # and so the decayed learning rate); safe_mode refuses any code inside the file.
+        model = keras.saving.load_model(verify(done[-1][1]), compile=True, safe_mode=True)
+        model.compile(optimizer=model.optimizer, **compile_options)
+        log(f"resuming after epoch {len(done)} from {done[-1][1].path}")
+        return model
+    station_rows = 0 if job.stations is None else job.stations.rows
+    model = build_model(job.model, job.x_train.shape[1], station_rows)
+    model.compile(optimizer=make_optimizer(job.training, steps_per_epoch), **compile_options)
+    return model
+
+
+def _epoch_callback(
+    job: FitJob,
+    done: list[tuple[EpochRecord, FileRef]],
+    optimizer: Any,
+    save_checkpoint: Callable[[keras.Model], FileRef],
+    on_epoch: Callable[[EpochRecord], None],
+) -> tuple[keras.callbacks.Callback, list[EpochRecord], list[FileRef]]:
+    """A callback that checkpoints and journals every epoch, and the lists it fills."""
+    import keras
 
     checkpoints: list[FileRef] = [checkpoint for _, checkpoint in done]
     history: list[EpochRecord] = [record for record, _ in done]
+    journal = job.journal
 
     class EveryEpoch(keras.callbacks.Callback):
         def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -307,34 +308,7 @@ def fit_model(
                 journal.record(list(zip(history, checkpoints, strict=True)))
             on_epoch(record)
 
-    started = time.perf_counter()
-    if initial_epoch < training.epochs:
-        model.fit(
-            train_data,
-            validation_data=validation_data,
-            epochs=training.epochs,
-            initial_epoch=initial_epoch,
-            # Given explicitly, Keras keeps one iterator across epochs over the stream above.
-            steps_per_epoch=steps_per_epoch,
-            callbacks=[EveryEpoch()],
-            shuffle=False,  # the tf.data stream is already in each epoch's order
-            verbose=0,
-        )
-    return TrainingRun(
-        history=tuple(history),
-        checkpoints=tuple(checkpoints),
-        device=device,
-        seconds=time.perf_counter() - started,
-        resumed_from=initial_epoch,
-    )
-
-
-def journal_name(request: BaseModel) -> str:
-    """Name a training's journal by everything that determines its epochs, code included."""
-    # The training child's module and everything it imports (code_digests.code_closure).
-    code = closure_digests("tasks.training.child")
-    material = json.dumps([request.model_dump(mode="json"), code], sort_keys=True)
-    return hashlib.sha256(material.encode()).hexdigest()
+    return EveryEpoch(), history, checkpoints
 
 
 def checkpoint_saver(store: ArtifactStore) -> Callable[[keras.Model], FileRef]:

@@ -22,34 +22,33 @@ from schemas.config import ModelConfig, TrainingConfig
 from schemas.errors import TrainingError
 from tasks.prepare.normalise import NormalisedData
 from tasks.storage.cache_policy import ArtifactCache
+from tasks.training.job import EpochJournal, FitJob, StationInputs
 
 # The trainer's names, importable from here as before the split into tasks.training.keras_fit.
 # Its tuning constants are not re-exported: they are read, and must be set, in keras_fit.
 from tasks.training.keras_fit import (
     DeviceInfo,
-    EpochJournal,
     EpochRecord,
-    StationInputs,
     TrainingRun,
     checkpoint_saver,
     choose_strategy,
     epoch_order,
     fit_model,
     import_tensorflow,
-    journal_name,
     make_dataset,
     steps_per_execution,
 )
+from tasks.training.request import FitRequest
 
 if TYPE_CHECKING:
     from uuid import UUID
-
-    from tasks.training.child import TrainingRequest
 
 __all__ = [
     "DeviceInfo",
     "EpochJournal",
     "EpochRecord",
+    "FitJob",
+    "FitRequest",
     "StationInputs",
     "TrainingProcessError",
     "TrainingRun",
@@ -58,7 +57,6 @@ __all__ = [
     "epoch_order",
     "fit_model",
     "import_tensorflow",
-    "journal_name",
     "make_dataset",
     "preload_keras",
     "run_training_process",
@@ -72,7 +70,7 @@ class TrainingProcessError(TrainingError):
 
 
 def run_training_process(
-    request: TrainingRequest,
+    request: FitRequest,
     on_epoch: Callable[[EpochRecord, int], None],
     log: Callable[[str], None],
 ) -> TrainingRun:
@@ -173,8 +171,6 @@ def train_model(
     data: NormalisedData, model: ModelConfig, training: TrainingConfig, store_root: str
 ) -> TrainingRun:
     """Train the configured model in a child process, saving a checkpoint every epoch."""
-    from tasks.training.child import TrainingRequest
-
     logger = get_run_logger()
     # Called from sync code, Prefect's dual sync/async function returns the id itself.
     progress = cast(
@@ -192,6 +188,6 @@ def train_model(
         )
         update_progress_artifact(progress, 100.0 * record.epoch / epochs)
 
-    request = TrainingRequest(data=data, model=model, training=training, store_root=store_root)
+    request = FitRequest(data=data, model=model, training=training, store_root=store_root)
     preload_keras()
     return run_training_process(request, on_epoch, logger.info)

@@ -22,15 +22,14 @@ import numpy as np
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.models.zoo import build_model, make_initializer, require_station_support
 from tasks.storage.store import ArtifactStore, FileRef, load_json, verify
+from tasks.training.job import FitJob
 from tasks.training.keras_fit import (
-    EpochJournal,
     EpochRecord,
-    StationInputs,
     TrainingRun,
     checkpoint_saver,
-    choose_strategy,
     fit_model,
     import_tensorflow,
+    prepare_devices,
 )
 
 VALIDATION_BATCH_SIZE = 4096
@@ -146,98 +145,49 @@ def restore_tf_checkpoint(
 
 
 def fit_tf_core(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_validation: np.ndarray,
-    y_validation: np.ndarray,
-    model_config: ModelConfig,
-    training: TrainingConfig,
-    store: ArtifactStore,
+    job: FitJob,
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
     initial_weights: Sequence[np.ndarray] | None = None,
 ) -> TrainingRun:
     """Train with GradientTape and momentum SGD; checkpoint every epoch (TF and ``.keras``)."""
-    if len(x_train) == 0 or len(x_validation) == 0:
-        raise ValueError("training and validation rows must not be empty")
-    check_supported(model_config, training)
-    tf = import_tensorflow()
-    import keras
-
-    keras.utils.set_random_seed(training.seed)
-    tf.config.experimental.enable_op_determinism()
-    strategy, device = choose_strategy(tf)
+    job.require_rows()
+    check_supported(job.model, job.training)
+    tf, strategy, device = prepare_devices(job)
     log(f"tf-core training on {device.device}, TF {device.tensorflow_version}")
-
-    n_features = x_train.shape[1]
-    steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
+    n_features = job.x_train.shape[1]
+    steps_per_epoch = int(np.ceil(len(job.x_train) / job.training.batch_size))
     # Built exactly as the Keras trainer builds it, so the same seed gives the same batches.
     train_data = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(len(x_train), seed=training.seed, reshuffle_each_iteration=True)
-        .batch(training.batch_size)
+        tf.data.Dataset.from_tensor_slices((job.x_train, job.y_train))
+        .shuffle(len(job.x_train), seed=job.training.seed, reshuffle_each_iteration=True)
+        .batch(job.training.batch_size)
         .prefetch(tf.data.AUTOTUNE)
     )
     with strategy.scope():
-        variables = create_variables(model_config, n_features, initial_weights)
+        variables = create_variables(job.model, n_features, initial_weights)
         velocities = [tf.Variable(tf.zeros_like(v), trainable=False) for v in variables]
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     checkpoint = tf.train.Checkpoint(
-        step=step, **dict(zip(variable_names(model_config), variables, strict=True))
+        step=step, **dict(zip(variable_names(job.model), variables, strict=True))
     )
-    momentum = tf.constant(training.momentum, tf.float32)
-
-    def rate(at_step: Any) -> Any:
-        # The seed's exponential decay: lr * decay_rate ** (global_step / decay_steps).
-        exponent = tf.cast(at_step, tf.float32) / float(steps_per_epoch)
-        return training.learning_rate * tf.pow(tf.constant(training.decay_rate), exponent)
-
-    @tf.function(reduce_retracing=True)
-    def train_step(x_batch: Any, y_batch: Any) -> Any:
-        with tf.GradientTape() as tape:
-            error = forward(variables, x_batch, model_config.activation) - y_batch
-            loss = tf.reduce_mean(0.5 * tf.square(error))  # the seed's ½·MSE
-        gradients = tape.gradient(loss, variables)
-        learning_rate = rate(step)
-        # The rate is folded into the velocity as Keras' SGD does (v = m*v - lr*g; w += v), so
-        # with a decaying rate both paths take the same steps; with a fixed rate this is the
-        # seed's MomentumOptimizer (v = m*v + g; w -= lr*v) exactly.
-        for variable, velocity, gradient in zip(variables, velocities, gradients, strict=True):
-            velocity.assign(momentum * velocity - learning_rate * gradient)
-            variable.assign_add(velocity)
-        step.assign_add(1)
-        return 2.0 * loss  # reported as MSE, the unit every zoo model's history uses
-
-    def validation_mse() -> float:
-        total, count = 0.0, 0
-        for begin in range(0, len(x_validation), VALIDATION_BATCH_SIZE):
-            x_batch = x_validation[begin : begin + VALIDATION_BATCH_SIZE]
-            y_batch = y_validation[begin : begin + VALIDATION_BATCH_SIZE]
-            predicted = forward(variables, tf.constant(x_batch), model_config.activation).numpy()
-            total += float(np.sum((predicted - y_batch) ** 2))
-            count += y_batch.size
-        return total / count
-
-    export = checkpoint_saver(store)
-    twin = build_model(model_config, n_features)
+    rate = decayed_rate(job.training, steps_per_epoch)
+    train_step = sgd_step(job, variables, velocities, step, rate)
+    export = checkpoint_saver(job.store)
+    twin = build_model(job.model, n_features)
     checkpoints: list[FileRef] = []
     tf_checkpoints: list[FileRef] = []
     history: list[EpochRecord] = []
     started = time.perf_counter()
-    for epoch in range(1, training.epochs + 1):
-        loss_sum, rows = 0.0, 0
-        for x_batch, y_batch in train_data:
-            batch_loss = train_step(x_batch, y_batch)
-            # Weighted by batch size, as Keras averages an epoch's loss.
-            loss_sum += float(batch_loss) * int(x_batch.shape[0])
-            rows += int(x_batch.shape[0])
-        tf_checkpoints.append(save_tf_checkpoint(checkpoint, store))
+    for epoch in range(1, job.training.epochs + 1):
+        loss = _train_epoch(train_data, train_step)
+        tf_checkpoints.append(save_tf_checkpoint(checkpoint, job.store))
         twin.set_weights([variable.numpy() for variable in variables])
         checkpoints.append(export(twin))
         record = EpochRecord(
             epoch=epoch,
-            loss=loss_sum / rows,
-            val_loss=validation_mse(),
+            loss=loss,
+            val_loss=validation_mse(job, variables),
             learning_rate=float(rate(step)),
         )
         history.append(record)
@@ -251,48 +201,86 @@ def fit_tf_core(
     )
 
 
+def decayed_rate(training: TrainingConfig, steps_per_epoch: int) -> Callable[[Any], Any]:
+    """The seed's exponential decay: lr * decay_rate ** (global_step / decay_steps)."""
+    import tensorflow as tf
+
+    def rate(at_step: Any) -> Any:
+        exponent = tf.cast(at_step, tf.float32) / float(steps_per_epoch)
+        return training.learning_rate * tf.pow(tf.constant(training.decay_rate), exponent)
+
+    return rate
+
+
+def sgd_step(
+    job: FitJob,
+    variables: Sequence[Any],
+    velocities: Sequence[Any],
+    step: Any,
+    rate: Callable[[Any], Any],
+) -> Callable[[Any, Any], Any]:
+    """The compiled training step: ½·MSE, its gradients, one momentum SGD update."""
+    import tensorflow as tf
+
+    momentum = tf.constant(job.training.momentum, tf.float32)
+    activation = job.model.activation
+
+    @tf.function(reduce_retracing=True)
+    def train_step(x_batch: Any, y_batch: Any) -> Any:
+        with tf.GradientTape() as tape:
+            error = forward(variables, x_batch, activation) - y_batch
+            loss = tf.reduce_mean(0.5 * tf.square(error))  # the seed's ½·MSE
+        gradients = tape.gradient(loss, variables)
+        learning_rate = rate(step)
+        # The rate is folded into the velocity as Keras' SGD does (v = m*v - lr*g; w += v), so
+        # with a decaying rate both paths take the same steps; with a fixed rate this is the
+        # seed's MomentumOptimizer (v = m*v + g; w -= lr*v) exactly.
+        for variable, velocity, gradient in zip(variables, velocities, gradients, strict=True):
+            velocity.assign(momentum * velocity - learning_rate * gradient)
+            variable.assign_add(velocity)
+        step.assign_add(1)
+        return 2.0 * loss  # reported as MSE, the unit every zoo model's history uses
+
+    return train_step
+
+
+def _train_epoch(train_data: Any, train_step: Callable[[Any, Any], Any]) -> float:
+    """Run one epoch's batches; return its mean loss."""
+    loss_sum, rows = 0.0, 0
+    for x_batch, y_batch in train_data:
+        batch_loss = train_step(x_batch, y_batch)
+        # Weighted by batch size, as Keras averages an epoch's loss.
+        loss_sum += float(batch_loss) * int(x_batch.shape[0])
+        rows += int(x_batch.shape[0])
+    return loss_sum / rows
+
+
+def validation_mse(job: FitJob, variables: Sequence[Any]) -> float:
+    """The MSE of the current weights on the validation rows, in batches."""
+    import tensorflow as tf
+
+    total, count = 0.0, 0
+    for begin in range(0, len(job.x_validation), VALIDATION_BATCH_SIZE):
+        x_batch = job.x_validation[begin : begin + VALIDATION_BATCH_SIZE]
+        y_batch = job.y_validation[begin : begin + VALIDATION_BATCH_SIZE]
+        predicted = forward(variables, tf.constant(x_batch), job.model.activation).numpy()
+        total += float(np.sum((predicted - y_batch) ** 2))
+        count += y_batch.size
+    return total / count
+
+
 def train_arrays(
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    x_validation: np.ndarray,
-    y_validation: np.ndarray,
-    model_config: ModelConfig,
-    training: TrainingConfig,
-    store: ArtifactStore,
+    job: FitJob,
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
-    journal: EpochJournal | None = None,
-    stations: StationInputs | None = None,
 ) -> TrainingRun:
     """Train any zoo model on arrays: tf-core by hand, every other entry with Keras ``fit``.
 
-    Only the Keras path resumes from ``journal`` after a crash; tf-core starts over, and
-    has no station input (``stations`` with tf-core raises ``ValueError``).
+    Only the Keras path resumes from ``job.journal`` after a crash; tf-core starts over, and
+    has no station input (``job.stations`` with tf-core raises ``ValueError``).
     """
-    if model_config.architecture == "tf-core":
-        if stations is not None:
-            require_station_support(model_config.architecture)
-        return fit_tf_core(
-            x_train,
-            y_train,
-            x_validation,
-            y_validation,
-            model_config,
-            training,
-            store,
-            log,
-            on_epoch,
-        )
-    return fit_model(
-        x_train,
-        y_train,
-        x_validation,
-        y_validation,
-        model_config,
-        training,
-        checkpoint_saver(store),
-        log=log,
-        on_epoch=on_epoch,
-        journal=journal,
-        stations=stations,
-    )
+    if job.model.architecture == "tf-core":
+        if job.stations is not None:
+            require_station_support(job.model.architecture)
+        return fit_tf_core(job, log, on_epoch)
+    return fit_model(job, log=log, on_epoch=on_epoch)

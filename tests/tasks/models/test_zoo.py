@@ -11,6 +11,7 @@ from schemas.synthetic import make_day_frame
 from tasks.models.zoo import build_model, describe_architecture, model_inputs
 from tasks.prepare.encode import PreviousWeatherWarning, fit_encoding
 from tasks.storage.store import ArtifactStore, verify
+from tasks.training.job import FitJob
 from tasks.training.tf_core import fit_tf_core, forward, restore_tf_checkpoint, train_arrays
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,9 @@ def test_every_zoo_model_trains_and_round_trips_through_its_file(tmp_path: Path,
         previous_weather=config.features.previous_weather,
     )
     run = train_arrays(
-        x_train, y_train, x_val, y_val, config.model, config.training, ArtifactStore(tmp_path)
+        FitJob(
+            x_train, y_train, x_val, y_val, config.model, config.training, ArtifactStore(tmp_path)
+        )
     )
     assert len(run.history) == 1 and np.isfinite(run.history[0].val_loss)
     loaded = keras.saving.load_model(verify(run.checkpoints[0]), safe_mode=True)
@@ -105,13 +108,9 @@ def test_tf_core_first_epoch_matches_keras_with_the_same_weights_and_batches(tmp
     # tf-core minimises ½·MSE, whose gradient is half of MSE's: twice the rate, same steps.
     core_training = keras_training.model_copy(update={"learning_rate": 0.1})
     run = fit_tf_core(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        model_config,
-        core_training,
-        ArtifactStore(tmp_path),
+        FitJob(
+            x_train, y_train, x_val, y_val, model_config, core_training, ArtifactStore(tmp_path)
+        ),
         initial_weights=initial,
     )
     assert run.history[0].loss == pytest.approx(logs["loss"][0], rel=1e-4)
@@ -133,7 +132,7 @@ def test_zeros_and_ones_initialisers_keep_every_hidden_unit_identical(
     training = TrainingConfig(epochs=2, batch_size=8, learning_rate=0.05)
     for_glorot = ModelConfig(initializer="glorot_uniform")
     run = train_arrays(
-        x_train, y_train, x_val, y_val, model_config, training, ArtifactStore(tmp_path)
+        FitJob(x_train, y_train, x_val, y_val, model_config, training, ArtifactStore(tmp_path))
     )
     model = keras.saving.load_model(verify(run.checkpoints[-1]), safe_mode=True)
     for layer in model.layers[:-1]:
@@ -142,7 +141,7 @@ def test_zeros_and_ones_initialisers_keep_every_hidden_unit_identical(
         np.testing.assert_allclose(kernel, np.repeat(kernel[:, :1], kernel.shape[1], axis=1))
         np.testing.assert_allclose(bias, np.full_like(bias, bias[0]))
     glorot = train_arrays(
-        x_train, y_train, x_val, y_val, for_glorot, training, ArtifactStore(tmp_path)
+        FitJob(x_train, y_train, x_val, y_val, for_glorot, training, ArtifactStore(tmp_path))
     )
     kernel = keras.saving.load_model(verify(glorot.checkpoints[-1])).layers[0].get_weights()[0]
     assert not np.allclose(kernel, np.repeat(kernel[:, :1], kernel.shape[1], axis=1))
@@ -171,14 +170,16 @@ def test_every_keras_zoo_model_takes_the_station_input(tmp_path: Path, architect
         rows=4,
     )
     run = train_arrays(
-        x_train,
-        y_train,
-        x_val,
-        y_val,
-        config.model,
-        config.training,
-        ArtifactStore(tmp_path),
-        stations=stations,
+        FitJob(
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            config.model,
+            config.training,
+            ArtifactStore(tmp_path),
+            stations=stations,
+        )
     )
     assert np.isfinite(run.history[0].val_loss)
     loaded = keras.saving.load_model(verify(run.checkpoints[0]), safe_mode=True)
@@ -217,14 +218,16 @@ def test_tf_core_refuses_the_station_input_with_a_clear_reason(tmp_path: Path):
     )
     with pytest.raises(ValueError, match="'tf-core' has no station input"):
         train_arrays(
-            x_train,
-            y_train,
-            x_val,
-            y_val,
-            ModelConfig(architecture="tf-core"),
-            TrainingConfig(epochs=1),
-            ArtifactStore(tmp_path),
-            stations=stations,
+            FitJob(
+                x_train,
+                y_train,
+                x_val,
+                y_val,
+                ModelConfig(architecture="tf-core"),
+                TrainingConfig(epochs=1),
+                ArtifactStore(tmp_path),
+                stations=stations,
+            )
         )
     assert not (tmp_path / "objects").exists()  # refused before any training
 
@@ -256,7 +259,9 @@ def test_shared_weather_reads_both_days_with_one_set_of_weights(tmp_path: Path):
     assert f"Total params: {expected:,}" in summary
 
     run = train_arrays(
-        x_train, y_train, x_val, y_val, config.model, config.training, ArtifactStore(tmp_path)
+        FitJob(
+            x_train, y_train, x_val, y_val, config.model, config.training, ArtifactStore(tmp_path)
+        )
     )
     loaded = keras.saving.load_model(verify(run.checkpoints[-1]), safe_mode=True)
     assert loaded.count_params() == expected  # still shared after the .keras round trip

@@ -29,6 +29,38 @@ def test_local_csv_is_copied_under_its_digest_and_left_alone(tmp_path: Path, day
     assert read_bytes(raw.table) == day_csv.read_bytes()
 
 
+def test_the_fingerprint_and_the_copy_share_one_digest(
+    tmp_path: Path, day_csv: Path, monkeypatch: pytest.MonkeyPatch
+):
+    import builtins
+
+    from tasks.prepare.source_access import source_key_material
+
+    store = ArtifactStore(tmp_path / "store")
+    inputs = {"source": str(day_csv), "store_root": str(store.root)}
+    first = fetch_source(str(day_csv), store)  # an earlier run stored these bytes
+    opened: list[Path] = []
+    real_open = builtins.open
+
+    def spying_open(file, *args, **kwargs):
+        opened.append(Path(file).resolve())
+        return real_open(file, *args, **kwargs)
+
+    # A spy on open, not a mock: the cache policy's fingerprint hashes the file, then ingest
+    # (same process, file unchanged) finds those bytes in the store and reads it no more.
+    monkeypatch.setattr(builtins, "open", spying_open)
+    material = source_key_material({}, inputs)
+    again = fetch_source(str(day_csv), store)
+    monkeypatch.setattr(builtins, "open", real_open)
+    assert material is not None and material["source"] == sha256_file(day_csv)
+    assert opened.count(day_csv.resolve()) == 1
+    assert again == first
+    # An edited file is a new identity: it is hashed and copied again.
+    day_csv.write_bytes(day_csv.read_bytes() + b"\n")
+    assert source_key_material({}, inputs)["source"] == sha256_file(day_csv)
+    assert fetch_source(str(day_csv), store).fetched.sha256 == sha256_file(day_csv)
+
+
 def test_day_csv_is_taken_out_of_the_uci_zip(tmp_path: Path):
     day = to_csv_bytes(make_day_frame(30))
     archive = tmp_path / "Bike-Sharing-Dataset.zip"

@@ -10,6 +10,7 @@ def test_the_training_child_imports_no_prefect_or_pandera():
     script = (
         "import sys\n"
         "import tasks.training.child, tasks.training.keras_fit, tasks.training.tf_core\n"
+        "import tasks.training.request, tasks.training.job\n"
         "import tasks.prepare.statistics\n"
         "print(sorted(m for m in ('prefect', 'pandera', 'pandas') if m in sys.modules))\n"
     )

@@ -5,7 +5,7 @@ import pytest
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.storage.store import ArtifactStore, is_intact, load_array
-from tasks.training.task import StationInputs, checkpoint_saver, fit_model
+from tasks.training.task import FitJob, StationInputs, fit_model
 
 
 def _arrays(rows: int = 120, seed: int = 0):
@@ -18,9 +18,7 @@ def _arrays(rows: int = 120, seed: int = 0):
 
 def _fit(tmp_path: Path, seed: int = 0, epochs: int = 3, rows: int = 120):
     training = TrainingConfig(epochs=epochs, batch_size=8, learning_rate=0.05, seed=seed)
-    return fit_model(
-        *_arrays(rows), ModelConfig(), training, checkpoint_saver(ArtifactStore(tmp_path))
-    )
+    return fit_model(FitJob(*_arrays(rows), ModelConfig(), training, ArtifactStore(tmp_path)))
 
 
 def test_training_records_every_epoch_with_a_checkpoint(tmp_path: Path):
@@ -50,19 +48,15 @@ def test_empty_validation_rows_are_refused(tmp_path: Path):
     x, y, _, _ = _arrays()
     with pytest.raises(ValueError, match="must not be empty"):
         fit_model(
-            x,
-            y,
-            x[:0],
-            y[:0],
-            ModelConfig(),
-            TrainingConfig(epochs=1),
-            checkpoint_saver(ArtifactStore(tmp_path)),
+            FitJob(
+                x, y, x[:0], y[:0], ModelConfig(), TrainingConfig(epochs=1), ArtifactStore(tmp_path)
+            )
         )
 
 
 def _request(tmp_path: Path, epochs: int):
     from tasks.prepare.normalise import NormalisedData, Statistics
-    from tasks.training.child import TrainingRequest
+    from tasks.training.request import FitRequest
 
     store = ArtifactStore(tmp_path)
     x_train, y_train, x_val, y_val = _arrays()
@@ -85,7 +79,7 @@ def _request(tmp_path: Path, epochs: int):
     refs = {name: store.put_array(array) for name, array in arrays.items()}
     data = NormalisedData(statistics=stats, statistics_file=store.put_json({}), **refs)
     training = TrainingConfig(epochs=epochs, batch_size=8)
-    request = TrainingRequest(
+    request = FitRequest(
         data=data, model=ModelConfig(), training=training, store_root=str(tmp_path)
     )
     return request, refs
@@ -149,7 +143,7 @@ def test_training_on_memory_mapped_arrays_learns(tmp_path: Path, monkeypatch: py
     store = ArtifactStore(tmp_path)
     arrays = [load_array(store.put_array(a), mmap=True) for a in _arrays(600)]
     training = TrainingConfig(epochs=3, batch_size=16, learning_rate=0.05)
-    run = fit_model(*arrays, ModelConfig(), training, checkpoint_saver(store))
+    run = fit_model(FitJob(*arrays, ModelConfig(), training, store))
     assert [r.epoch for r in run.history] == [1, 2, 3]
     assert run.history[-1].loss < run.history[0].loss
 
@@ -209,7 +203,7 @@ def test_station_model_trains_and_its_file_predicts_the_same(tmp_path: Path):
     training = TrainingConfig(epochs=1, batch_size=16, learning_rate=0.05)
     model_config = ModelConfig(station_embedding_dim=3)
     store = ArtifactStore(tmp_path)
-    run = fit_model(*arrays, model_config, training, checkpoint_saver(store), stations=stations)
+    run = fit_model(FitJob(*arrays, model_config, training, store, stations=stations))
     assert len(run.history) == 1 and np.isfinite(run.history[0].val_loss)
 
     loaded = keras.saving.load_model(verify(run.checkpoints[0]), safe_mode=True)
@@ -265,13 +259,7 @@ def test_station_indices_of_the_wrong_type_or_length_are_refused(tmp_path: Path)
         train=stations.train.astype(np.int64), validation=stations.validation, rows=stations.rows
     )
     with pytest.raises(ValueError, match="must be int32, one per feature row"):
-        fit_model(
-            *arrays,
-            ModelConfig(),
-            training,
-            checkpoint_saver(ArtifactStore(tmp_path)),
-            stations=wrong,
-        )
+        fit_model(FitJob(*arrays, ModelConfig(), training, ArtifactStore(tmp_path), stations=wrong))
 
 
 def test_the_station_embedding_learns_each_stations_size(tmp_path: Path, table_from_frame):
@@ -301,9 +289,8 @@ def test_the_station_embedding_learns_each_stations_size(tmp_path: Path, table_f
     # A constant rate: with the seed's halving per epoch the small initial station vectors
     # barely move in a few epochs, and the margin would hang on the initial weights.
     training = TrainingConfig(epochs=5, batch_size=16, learning_rate=0.05, decay_rate=1.0)
-    save = checkpoint_saver(store)
-    with_station = fit_model(*arrays, ModelConfig(), training, save, stations=stations)
-    without = fit_model(*arrays, ModelConfig(), training, save)
+    with_station = fit_model(FitJob(*arrays, ModelConfig(), training, store, stations=stations))
+    without = fit_model(FitJob(*arrays, ModelConfig(), training, store))
     best_with = min(r.val_loss for r in with_station.history)
     best_without = min(r.val_loss for r in without.history)
     # Without the station the model can only predict the average station's day: most of

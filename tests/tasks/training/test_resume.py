@@ -17,15 +17,15 @@ from schemas.errors import TrainingError
 from tasks.prepare.normalise import NormalisedData, Statistics
 from tasks.storage.journal import read_journal
 from tasks.storage.store import ArtifactStore
-from tasks.training.child import TrainingRequest
-from tasks.training.task import EpochJournal, journal_name, run_training_process
+from tasks.training.request import FitRequest
+from tasks.training.task import EpochJournal, run_training_process
 
 pytestmark = pytest.mark.slow
 
 EPOCHS = 4
 
 
-def _request(root: Path, train_rows: int = 1600) -> TrainingRequest:
+def _request(root: Path, train_rows: int = 1600) -> FitRequest:
     rng = np.random.default_rng(0)
     rows = train_rows + 200
     x = rng.normal(0, 1, (rows, 11)).astype(np.float32)
@@ -54,7 +54,7 @@ def _request(root: Path, train_rows: int = 1600) -> TrainingRequest:
     )
     # The seed's batch size 4: 400 steps an epoch, long enough to be killed in the middle.
     training = TrainingConfig(epochs=EPOCHS, batch_size=4, learning_rate=0.02, seed=11)
-    return TrainingRequest(data=data, model=ModelConfig(), training=training, store_root=str(root))
+    return FitRequest(data=data, model=ModelConfig(), training=training, store_root=str(root))
 
 
 def _children_running(module: str) -> list[int]:
@@ -79,7 +79,7 @@ def test_killed_training_resumes_from_its_last_epoch_with_identical_results(tmp_
 
     request = _request(tmp_path / "b")
     store = ArtifactStore(tmp_path / "b")
-    name = journal_name(request)
+    name = request.journal_name()
     killed: dict[str, float] = {}
 
     def kill_in_the_middle_of_epoch_three() -> None:

@@ -1,0 +1,86 @@
+"""What a trainer trains on: the arrays, the configs, the store, and the journal it resumes from.
+
+``FitJob`` is the one value the trainers (``keras_fit.fit_model``, ``tf_core.fit_tf_core``)
+take; ``tasks.training.request.FitRequest.job`` opens one from the child's JSON request. No
+Prefect, no TensorFlow, and not the data descriptors either: ``keras_fit`` names this module,
+and every step whose descriptors name ``TrainingRun`` has it in its code closure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from schemas.config import ModelConfig, TrainingConfig
+from tasks.storage.descriptors import EpochRecord
+from tasks.storage.journal import read_journal, write_journal
+from tasks.storage.store import ArtifactStore, FileRef, is_intact
+
+
+class EpochJournal:
+    """The epochs a training has completed, each with its checkpoint, kept in the store.
+
+    Written after every epoch (after its checkpoint is stored), so a training killed at any
+    moment can resume from its last completed epoch; the history survives the crash.
+    """
+
+    def __init__(self, store: ArtifactStore, name: str) -> None:
+        self.store = store
+        self.name = name
+
+    def completed(self) -> list[tuple[EpochRecord, FileRef]]:
+        """The completed epochs, in order, up to the first whose checkpoint is not intact."""
+        content = read_journal(self.store, self.name) or {}
+        done: list[tuple[EpochRecord, FileRef]] = []
+        for entry in content.get("epochs", []):
+            record = EpochRecord.model_validate(entry["record"])
+            checkpoint = FileRef.model_validate(entry["checkpoint"])
+            if record.epoch != len(done) + 1 or not is_intact(checkpoint):
+                break
+            done.append((record, checkpoint))
+        return done
+
+    def record(self, done: list[tuple[EpochRecord, FileRef]]) -> None:
+        """Replace the journal with these completed epochs."""
+        epochs = [
+            {"record": record.model_dump(), "checkpoint": checkpoint.model_dump()}
+            for record, checkpoint in done
+        ]
+        write_journal(self.store, self.name, {"epochs": epochs})
+
+
+@dataclass(frozen=True)
+class StationInputs:
+    """Each row's station index (int32, one column) for training and validation.
+
+    ``rows`` is the embedding's row count, ``StationVocabulary.size`` (known stations + 1).
+    """
+
+    train: np.ndarray
+    validation: np.ndarray
+    rows: int
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """What a trainer trains on: the arrays, the two configs, and the store its epochs go to.
+
+    ``journal`` (Keras trainer only) holds the completed epochs a retry resumes from;
+    ``stations``, when given, feeds the station input beside the features.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_validation: np.ndarray
+    y_validation: np.ndarray
+    model: ModelConfig
+    training: TrainingConfig
+    store: ArtifactStore
+    journal: EpochJournal | None = None
+    stations: StationInputs | None = None
+
+    def require_rows(self) -> None:
+        """Refuse a job with no training or no validation rows."""
+        if len(self.x_train) == 0 or len(self.x_validation) == 0:
+            raise ValueError("training and validation rows must not be empty")
