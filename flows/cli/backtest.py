@@ -3,17 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from flows.cli.common import (
-    CONFIG_ERRORS,
-    add_config_flags,
-    build_config,
-    describe_config_error,
-    prepare_local_server,
-    run_and_report,
-)
+from flows.cli.common import add_config_command, build_config, config_or_none, run_flow
 from schemas.config import RetrainConfig
 from schemas.flow_configs import BacktestConfig
 
@@ -22,13 +14,21 @@ BACKTEST_FLAGS = ("start_date", "every_days", "end_date", "max_parallel", "backt
 
 def add_parser(commands: Any) -> None:
     """The ``bikeflow backtest`` subcommand: the retrain flags set the config of every origin."""
-    parser = commands.add_parser(
+    add_config_command(
+        commands,
         "backtest",
+        RetrainConfig,
+        run_backtest,
         help="replay the nightly retraining over history and compare promotion policies",
         description="Run the backtest flow. The retrain flags (and --config) set the config "
         "every origin trains with; the backtest's own registry lives under --backtest-dir.",
+        config_help="YAML or JSON file of retrain fields",
+        own_flags=add_backtest_flags,
     )
-    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of retrain fields")
+
+
+def add_backtest_flags(parser: argparse.ArgumentParser) -> None:
+    """The backtest's own fields, each a flag (the retrain fields follow them)."""
     for name in BACKTEST_FLAGS:
         info = BacktestConfig.model_fields[name]
         kind = int if info.annotation is int else str
@@ -39,14 +39,11 @@ def add_parser(commands: Any) -> None:
             default=None,
             help=f"{info.description} (default: {info.default or 'empty'})",
         )
-    parser.set_defaults(
-        backtest_destinations=add_config_flags(parser, RetrainConfig), handler=run_backtest
-    )
 
 
 def build_backtest_config(args: argparse.Namespace) -> BacktestConfig:
     """Merge the retrain flags and file with the backtest flags, and validate."""
-    base = build_config(RetrainConfig, args.backtest_destinations, args)
+    base = build_config(RetrainConfig, args.config_destinations, args)
     data: dict[str, Any] = {"base": base.model_dump(exclude_unset=True)}
     for name in BACKTEST_FLAGS:
         value = getattr(args, f"backtest_{name}")
@@ -74,16 +71,7 @@ def print_backtest(report: Any) -> None:
 
 def run_backtest(args: argparse.Namespace) -> int:
     """Run the backtest flow from parsed arguments; returns the process exit code."""
-    try:
-        config = build_backtest_config(args)
-    except CONFIG_ERRORS as error:
-        message = describe_config_error(error)
-        print(f"bikeflow: invalid backtest configuration: {message}", file=sys.stderr)
+    config = config_or_none(lambda: build_backtest_config(args), "backtest configuration")
+    if config is None:
         return 1
-    prepare_local_server()
-    from flows.backtest import backtest
-
-    code, report = run_and_report(backtest, config, "backtest")
-    if code == 0:
-        print_backtest(report)
-    return code
+    return run_flow("flows.backtest:backtest", config, "backtest", print_backtest)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +134,52 @@ def prepare_local_server() -> None:
         # its telemetry service only fails offline; neither helps a one-off local run.
         os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def add_config_command(
+    commands: Any,
+    name: str,
+    model: type[BaseModel],
+    handler: Callable[[argparse.Namespace], int],
+    *,
+    help: str,
+    description: str,
+    config_help: str = "YAML or JSON file of config fields",
+    own_flags: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.ArgumentParser:
+    """A subcommand whose flags are ``model``'s fields (after ``--config`` and its own flags)."""
+    parser = commands.add_parser(name, help=help, description=description)
+    parser.add_argument("--config", metavar="FILE", help=config_help)
+    if own_flags is not None:
+        own_flags(parser)
+    parser.set_defaults(config_destinations=add_config_flags(parser, model), handler=handler)
+    return parser
+
+
+def config_or_none(build: Callable[[], Any], what: str = "configuration") -> Any | None:
+    """Build a config; on a bad one print ``bikeflow: invalid <what>: ...`` and return None."""
+    try:
+        return build()
+    except CONFIG_ERRORS as error:
+        print(f"bikeflow: invalid {what}: {describe_config_error(error)}", file=sys.stderr)
+        return None
+
+
+def run_flow(
+    flow: str | Callable[[], Any], config: Any, action: str, report: Callable[[Any], None]
+) -> int:
+    """Run a flow (``"module:name"``, or a function that loads it) and print its report.
+
+    The flow is loaded only after the local server's settings are in place (Prefect reads
+    them on import), so ``--help`` and bad flags answer without loading Prefect at all.
+    """
+    prepare_local_server()
+    if isinstance(flow, str):
+        module, name = flow.split(":")
+        loaded = getattr(importlib.import_module(module), name)
+    else:
+        loaded = flow()
+    code, result = run_and_report(loaded, config, action)
+    if code == 0:
+        report(result)
+    return code

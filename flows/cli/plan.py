@@ -7,11 +7,10 @@ embedded default neither Prefect nor TensorFlow is imported.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flows.cli.common import CONFIG_ERRORS, add_config_flags, build_config, describe_config_error
+from flows.cli.common import add_config_command, build_config, config_or_none
 from schemas.config import RetrainConfig
 
 if TYPE_CHECKING:
@@ -25,14 +24,15 @@ UPSTREAM_NOTE = (
 
 def add_parser(commands: Any) -> None:
     """The ``bikeflow plan`` subcommand: the same flags and config file as ``run``."""
-    plan = commands.add_parser(
+    add_config_command(
+        commands,
         "plan",
+        RetrainConfig,
+        run_plan,
         help="show which retrain steps a run would reuse (cached) or run, and why",
         description="Plan the retrain flow without running it. Takes the same flags and "
         "--config file as `bikeflow run`.",
     )
-    plan.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
-    plan.set_defaults(plan_destinations=add_config_flags(plan, RetrainConfig), handler=run_plan)
 
 
 def print_plan(plans: list[StepPlan]) -> None:
@@ -60,10 +60,8 @@ def run_plan(args: argparse.Namespace) -> int:
     """Plan from parsed arguments and print it; returns the process exit code."""
     from tasks.plan.engine import plan_steps
 
-    try:
-        config = build_config(RetrainConfig, args.plan_destinations, args)
-    except CONFIG_ERRORS as error:
-        print(f"bikeflow: invalid configuration: {describe_config_error(error)}", file=sys.stderr)
+    config = config_or_none(lambda: build_config(RetrainConfig, args.config_destinations, args))
+    if config is None:
         return 1
     if not Path(config.store_root).expanduser().exists():
         print(f"bikeflow plan: no store at {config.store_root} yet; every step will run")

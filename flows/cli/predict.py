@@ -3,50 +3,40 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from flows.cli.common import (
-    CONFIG_ERRORS,
-    add_config_flags,
-    build_config,
-    describe_config_error,
-    prepare_local_server,
-    run_and_report,
-)
+from flows.cli.common import add_config_command, build_config, config_or_none, run_flow
 from schemas.config import PredictConfig
 
 
 def add_parser(commands: Any) -> None:
     """The ``bikeflow predict`` subcommand (flags from ``PredictConfig``, ``--config`` file)."""
-    predict = commands.add_parser(
+    add_config_command(
+        commands,
         "predict",
+        PredictConfig,
+        run_predict,
         help="predict rentals for a CSV of days (or hours) with the registry's champion",
         description="Run the predict-batch flow. Every config field is a flag; --config reads "
         "a YAML/JSON file of fields first. The champion may be daily or hourly (an hourly "
         "champion reads an hr column), one model or an ensemble.",
     )
-    predict.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
-    predict.set_defaults(
-        predict_destinations=add_config_flags(predict, PredictConfig), handler=run_predict
-    )
 
 
 def run_predict(args: argparse.Namespace) -> int:
     """Run the predict-batch flow from parsed arguments; returns the process exit code."""
-    try:
-        config = build_config(PredictConfig, args.predict_destinations, args)
-    except CONFIG_ERRORS as error:
-        message = describe_config_error(error)
-        print(f"bikeflow: invalid prediction configuration: {message}", file=sys.stderr)
+    config = config_or_none(
+        lambda: build_config(PredictConfig, args.config_destinations, args),
+        "prediction configuration",
+    )
+    if config is None:
         return 1
-    prepare_local_server()
-    from flows.predict import predict_batch
+    return run_flow("flows.predict:predict_batch", config, "batch prediction", print_prediction)
 
-    code, summary = run_and_report(predict_batch, config, "batch prediction")
-    if code == 0:
-        print("bikeflow: batch prediction completed")
-        print(f"  rows:      {summary.rows} ({summary.first_date} .. {summary.last_date})")
-        print(f"  champion:  {summary.champion}")
-        print(f"  written:   {summary.output_csv}")
-    return code
+
+def print_prediction(summary: Any) -> None:
+    """Print what was predicted, with which champion, and where it was written."""
+    print("bikeflow: batch prediction completed")
+    print(f"  rows:      {summary.rows} ({summary.first_date} .. {summary.last_date})")
+    print(f"  champion:  {summary.champion}")
+    print(f"  written:   {summary.output_csv}")

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from flows.cli.common import (
-    CONFIG_ERRORS,
-    add_config_flags,
-    build_config,
-    describe_config_error,
-    prepare_local_server,
-    run_and_report,
-)
+from flows.cli.common import add_config_command, build_config, config_or_none, run_flow
 from schemas.config import RetrainConfig
 
 
 def add_parser(commands: Any) -> None:
     """The ``bikeflow run`` subcommand (flags from ``RetrainConfig``, ``--config`` file)."""
-    parser = commands.add_parser(
+    add_config_command(
+        commands,
         "run",
+        RetrainConfig,
+        run_retrain,
         help="run the retrain flow locally (or against PREFECT_API_URL when it is set)",
         description="Run the retrain flow. Every config field is a flag; --config reads a "
         "YAML/JSON file of fields first.",
-    )
-    parser.add_argument("--config", metavar="FILE", help="YAML or JSON file of config fields")
-    parser.set_defaults(
-        run_destinations=add_config_flags(parser, RetrainConfig), handler=run_retrain
     )
 
 
@@ -59,17 +50,7 @@ def print_summary(summary: Any) -> None:
 
 def run_retrain(args: argparse.Namespace) -> int:
     """Run the retrain flow from parsed arguments; returns the process exit code."""
-    try:
-        config = build_config(RetrainConfig, args.run_destinations, args)
-    except CONFIG_ERRORS as error:
-        print(f"bikeflow: invalid configuration: {describe_config_error(error)}", file=sys.stderr)
+    config = config_or_none(lambda: build_config(RetrainConfig, args.config_destinations, args))
+    if config is None:
         return 1
-
-    prepare_local_server()
-    # Imported here so that `bikeflow --help` and bad flags answer without loading Prefect.
-    from flows.retrain import retrain
-
-    code, summary = run_and_report(retrain, config, "retraining")
-    if code == 0:
-        print_summary(summary)
-    return code
+    return run_flow("flows.retrain:retrain", config, "retraining", print_summary)

@@ -10,26 +10,33 @@ from typing import Any
 import yaml
 
 from flows.cli.common import (
-    CONFIG_ERRORS,
-    add_config_flags,
+    add_config_command,
     build_config,
-    describe_config_error,
+    config_or_none,
     prepare_local_server,
-    run_and_report,
+    run_flow,
 )
 from schemas.config import RetrainConfig
 
 
 def add_parser(commands: Any) -> None:
     """The ``bikeflow sweep`` subcommand: the retrain flags set the base config of the sweep."""
-    sweep = commands.add_parser(
+    add_config_command(
+        commands,
         "sweep",
+        RetrainConfig,
+        run_sweep,
         help="train a list/grid of configs x seeds in parallel and print the leaderboard",
         description="Run the sweep flow. The retrain flags set the base config; --sweep-file "
         "reads trials, grid, seeds, max_parallel, leaderboard_dir and promote_winner from "
         "YAML/JSON. Without trials every zoo model is a trial.",
+        config_help="YAML or JSON file of base config fields",
+        own_flags=add_sweep_flags,
     )
-    sweep.add_argument("--config", metavar="FILE", help="YAML or JSON file of base config fields")
+
+
+def add_sweep_flags(sweep: argparse.ArgumentParser) -> None:
+    """The sweep's own flags (the retrain fields follow them)."""
     sweep.add_argument("--sweep-file", metavar="FILE", help="YAML or JSON file of sweep fields")
     sweep.add_argument(
         "--architectures", metavar="A,B", help="comma-separated zoo entries to sweep"
@@ -39,7 +46,6 @@ def add_parser(commands: Any) -> None:
     sweep.add_argument("--leaderboard-dir", help="where the leaderboard files go")
     sweep.add_argument("--promote-winner", action="store_true", help="hand the winner to promotion")
     add_runner_flags(sweep)
-    sweep.set_defaults(sweep_destinations=add_config_flags(sweep, RetrainConfig), handler=run_sweep)
 
 
 def add_runner_flags(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +78,7 @@ def build_sweep_config(args: argparse.Namespace) -> Any:
         if not isinstance(loaded, dict):
             raise ValueError(f"{args.sweep_file}: expected a mapping of sweep fields")
         data = loaded
-    base = build_config(RetrainConfig, args.sweep_destinations, args)
+    base = build_config(RetrainConfig, args.config_destinations, args)
     # Flags and --config override a base given in the sweep file.
     data["base"] = {**data.get("base", {}), **base.model_dump(exclude_unset=True)}
     if args.architectures:
@@ -119,16 +125,14 @@ def run_sweep(args: argparse.Namespace) -> int:
     prepare_local_server()  # before Prefect is imported (it reads its settings then)
     from flows.sweep import expand_trials
 
-    try:
+    def build() -> Any:
         config = build_sweep_config(args)
         expand_trials(config)  # a bad trial is a bad flag: refuse it before anything runs
-    except CONFIG_ERRORS as error:
-        print(
-            f"bikeflow: invalid sweep configuration: {describe_config_error(error)}",
-            file=sys.stderr,
-        )
+        return config
+
+    config = config_or_none(build, "sweep configuration")
+    if config is None:
         return 1
-    from flows.sweep import sweep
     from tasks.sweep.resources import make_task_runner
 
     try:
@@ -136,8 +140,11 @@ def run_sweep(args: argparse.Namespace) -> int:
     except (ValueError, ImportError) as error:
         print(f"bikeflow: invalid task runner: {error}", file=sys.stderr)
         return 1
-    flow = sweep.with_options(task_runner=runner) if runner is not None else sweep
-    code, board = run_and_report(flow, config, "sweep")
-    if code == 0:
-        print_leaderboard(board)
-    return code
+    return run_flow(lambda: _sweep_flow(runner), config, "sweep", print_leaderboard)
+
+
+def _sweep_flow(runner: Any) -> Any:
+    """The sweep flow, on the given task runner (None: its default thread pool)."""
+    from flows.sweep import sweep
+
+    return sweep.with_options(task_runner=runner) if runner is not None else sweep

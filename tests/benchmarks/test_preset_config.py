@@ -16,7 +16,7 @@ PRESET_FILE = Path(__file__).parents[2] / "schemas" / "presets" / "forecaster.ya
 
 def cli_config(*flags: str) -> RetrainConfig:
     args = make_parser().parse_args(["run", *flags])
-    return build_config(RetrainConfig, args.run_destinations, args)
+    return build_config(RetrainConfig, args.config_destinations, args)
 
 
 def test_the_shipped_preset_is_the_benchmarked_candidate_as_a_refitted_ensemble():

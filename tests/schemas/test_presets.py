@@ -12,7 +12,7 @@ from schemas.config_presets import PRESETS_DIR, PresetName, preset_values
 
 def cli_config(*flags: str) -> RetrainConfig:
     args = make_parser().parse_args(["run", *flags])
-    return build_config(RetrainConfig, args.run_destinations, args)
+    return build_config(RetrainConfig, args.config_destinations, args)
 
 
 def test_a_zoo_entry_keeps_an_epoch_count_typed_even_when_it_is_the_generic_default():
