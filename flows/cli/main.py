@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from flows.cli import backtest, plan, predict, run, sweep
+from flows.cli.version import VersionAction
 
 # In the order ``bikeflow --help`` lists them.
 SUBCOMMANDS = (run, sweep, predict, plan, backtest)
@@ -17,6 +18,7 @@ def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bikeflow", description="Retrain the bike-sharing demand model with Prefect."
     )
+    parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
     for subcommand in SUBCOMMANDS:
         subcommand.add_parser(commands)
