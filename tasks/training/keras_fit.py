@@ -24,6 +24,7 @@ from tasks.models.zoo import build_model, input_blocks, make_optimizer, pack_inp
 from tasks.storage.code_digests import closure_digests
 from tasks.storage.descriptors import DeviceInfo, EpochRecord, TrainingRun
 from tasks.storage.journal import read_journal, write_journal
+from tasks.storage.library_versions import TRAINING_LIBRARIES, library_versions, resume_refusal
 from tasks.storage.store import ArtifactStore, FileRef, is_intact, verify
 
 if TYPE_CHECKING:
@@ -43,16 +44,26 @@ class EpochJournal:
     """The epochs a training has completed, each with its checkpoint, kept in the store.
 
     Written after every epoch (after its checkpoint is stored), so a training killed at any
-    moment can resume from its last completed epoch; the history survives the crash.
+    moment can resume from its last completed epoch; the history survives the crash. It
+    records the training libraries' versions: epochs trained on others are not resumed.
     """
 
     def __init__(self, store: ArtifactStore, name: str) -> None:
         self.store = store
         self.name = name
 
-    def completed(self) -> list[tuple[EpochRecord, FileRef]]:
-        """The completed epochs, in order, up to the first whose checkpoint is not intact."""
+    def completed(
+        self, log: Callable[[str], None] = lambda message: None
+    ) -> list[tuple[EpochRecord, FileRef]]:
+        """The completed epochs, in order, up to the first whose checkpoint is not intact.
+
+        None when they were trained under other library versions (``log`` says which).
+        """
         content = read_journal(self.store, self.name) or {}
+        refusal = resume_refusal(content, TRAINING_LIBRARIES)
+        if refusal is not None:
+            log(refusal)
+            return []
         done: list[tuple[EpochRecord, FileRef]] = []
         for entry in content.get("epochs", []):
             record = EpochRecord.model_validate(entry["record"])
@@ -68,7 +79,8 @@ class EpochJournal:
             {"record": record.model_dump(), "checkpoint": checkpoint.model_dump()}
             for record, checkpoint in done
         ]
-        write_journal(self.store, self.name, {"epochs": epochs})
+        libraries = library_versions(TRAINING_LIBRARIES)
+        write_journal(self.store, self.name, {"epochs": epochs, "libraries": libraries})
 
 
 @dataclass(frozen=True)
@@ -243,7 +255,7 @@ def fit_model(
     strategy, device = choose_strategy(tf)
     log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
 
-    done = journal.completed()[: training.epochs] if journal is not None else []
+    done = journal.completed(log)[: training.epochs] if journal is not None else []
     initial_epoch = len(done)
     steps_per_epoch = int(np.ceil(len(x_train) / training.batch_size))
     # A multi-input zoo model (two-input) takes consecutive column blocks, one per input.
