@@ -115,7 +115,10 @@ def plan_origins(
 
 
 @task(
-    name="plan_origins", cache_policy=ArtifactCache(), persist_result=True, result_serializer="json"
+    name="plan_origins",
+    cache_policy=ArtifactCache(libraries=("numpy",)),
+    persist_result=True,
+    result_serializer="json",
 )
 def plan_backtest_origins(
     table: TableData, start_date: str, every_days: int, end_date: str
@@ -125,7 +128,10 @@ def plan_backtest_origins(
 
 
 @task(
-    name="cut_before", cache_policy=ArtifactCache(), persist_result=True, result_serializer="json"
+    name="cut_before",
+    cache_policy=ArtifactCache(libraries=("numpy",)),
+    persist_result=True,
+    result_serializer="json",
 )
 def cut_before(table: TableData, origin: Origin, store_root: str) -> TableData:
     """The table's rows dated before the origin, as a table of its own (what that night saw)."""

@@ -90,7 +90,7 @@ def raw_predictions(bundle: ModelBundle, table: TableData, window: Window) -> np
 
 @task(
     name="evaluate_model",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(libraries=("tensorflow", "keras", "numpy", "pandas")),
     persist_result=True,
     result_serializer="json",
 )

@@ -2,7 +2,7 @@
 
 The key parts are kept in ``.keys/`` beside the records (``tasks.storage.keys.KEY_INDEX``); the
 differences are named in words a user can act on: the source's digest, a parameter, a module's
-file, an upstream step's output.
+file, a library's version (``tensorflow 2.21.0 -> 2.22.0``), an upstream step's output.
 """
 
 from __future__ import annotations
@@ -60,6 +60,13 @@ def _code_reason(path: str, before: dict[str, Any], after: dict[str, Any]) -> st
     return f"code changed: {name}"
 
 
+def _library_reason(path: str, before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A library the step's result depends on: upgraded, downgraded, or newly recorded."""
+    from tasks.storage.library_versions import describe_change
+
+    return describe_change(path[len("libraries.") :], before.get(path), after.get(path))
+
+
 def _reason(path: str, was: Any, now: Any) -> str:
     """One differing key part that is neither code nor a step's input, in words."""
     if path == "format":
@@ -82,6 +89,9 @@ def explain(new: dict[str, Any], old: dict[str, Any]) -> list[str]:
         was, now = before.get(path, "(none)"), after.get(path, "(none)")
         if path.startswith("code."):
             reasons.append(_code_reason(path, before, after))
+            continue
+        if path.startswith("libraries."):
+            reasons.append(_library_reason(path, before, after))
             continue
         if path.startswith("inputs."):
             name = path[len("inputs.") :]

@@ -2,7 +2,8 @@
 
 Importing a task's module imports Prefect (seconds). Plan needs only what the source states:
 the name in ``@task(name=...)``, the parameters of the ``def`` (to name the values it is
-called with, as Prefect does) and the cache policy the decorator builds. From those it
+called with, as Prefect does) and the cache policy the decorator builds, with its ``modules=``
+and ``libraries=``. From those it
 computes the key with the same functions the policy uses (``tasks.storage.keys``,
 ``tasks.prepare.source_access``). tests/tasks/test_task_specs.py checks, for every step of the
 retrain flow, that this gives the imported task's own key material.
@@ -30,6 +31,7 @@ class TaskSpec:
     parameters: tuple[str, ...]
     policy: str
     modules: tuple[str, ...] = ()
+    libraries: tuple[str, ...] = ()
 
     def bind(self, args: tuple[Any, ...]) -> dict[str, Any]:
         """The call's inputs by parameter name (plan passes every parameter, in order)."""
@@ -42,7 +44,7 @@ class TaskSpec:
 
     def key_material(self, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """The key material the task's cache policy builds from these inputs."""
-        material = step_material(self.name, self.module, inputs, self.modules)
+        material = step_material(self.name, self.module, inputs, self.modules, self.libraries)
         if self.policy == "ArtifactCache":
             return material
         if self.policy == "SourceFingerprint":
@@ -50,15 +52,25 @@ class TaskSpec:
         raise ValueError(f"plan does not know the cache policy {self.policy} of {self.name}")
 
 
-def _policy(node: ast.expr | None) -> tuple[str, tuple[str, ...]]:
-    """The policy class a ``cache_policy=`` expression builds, and its ``modules=``."""
+@dataclass(frozen=True)
+class _Policy:
+    """A ``cache_policy=`` expression: the class it builds, its ``modules=`` and ``libraries=``."""
+
+    name: str
+    modules: tuple[str, ...] = ()
+    libraries: tuple[str, ...] = ()
+
+
+def _policy(node: ast.expr | None) -> _Policy:
+    """Read the policy a ``cache_policy=`` expression builds (its tuples must be literals)."""
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        modules: tuple[str, ...] = ()
-        for keyword in node.keywords:
-            if keyword.arg == "modules":
-                modules = tuple(ast.literal_eval(keyword.value))
-        return node.func.id, modules
-    return ast.unparse(node) if node is not None else "(Prefect's default)", ()
+        tuples = {
+            str(keyword.arg): tuple(ast.literal_eval(keyword.value))
+            for keyword in node.keywords
+            if keyword.arg in ("modules", "libraries")
+        }
+        return _Policy(node.func.id, tuples.get("modules", ()), tuples.get("libraries", ()))
+    return _Policy(ast.unparse(node) if node is not None else "(Prefect's default)")
 
 
 @cache
@@ -78,11 +90,19 @@ def task_spec(module: str, function: str) -> TaskSpec:
                 continue
             options = {keyword.arg: keyword.value for keyword in decorator.keywords}
             name = ast.literal_eval(options["name"]) if "name" in options else function
-            policy, modules = _policy(options.get("cache_policy"))
+            policy = _policy(options.get("cache_policy"))
             arguments = node.args
             parameters = tuple(
                 argument.arg
                 for argument in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs)
             )
-            return TaskSpec(str(name), module, function, parameters, policy, modules)
+            return TaskSpec(
+                str(name),
+                module,
+                function,
+                parameters,
+                policy.name,
+                policy.modules,
+                policy.libraries,
+            )
     raise ValueError(f"{path}: no function {function!r} decorated with @task(...)")

@@ -144,7 +144,7 @@ def _write_encoded(
 
 @task(
     name="normalise_features",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(libraries=("numpy", "pandas")),
     persist_result=True,
     result_serializer="json",
 )

@@ -64,7 +64,7 @@ def plan_split(dates: np.ndarray, test_days: int, validation_fraction: float) ->
 
 @task(
     name="split_by_date",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(libraries=("numpy",)),
     persist_result=True,
     result_serializer="json",
 )

@@ -108,7 +108,7 @@ def _append(appenders: dict[str, ArrayAppender], chunk: pd.DataFrame, columns: l
 
 @task(
     name="validate_records",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(libraries=("pandas", "pandera", "numpy")),
     persist_result=True,
     result_serializer="json",
 )

@@ -3,10 +3,12 @@
 Prefect's DEFAULT policy includes the run id, so it never hits across runs, and INPUTS on a
 path hashes the string rather than the file. ``ArtifactCache`` hashes what a step really
 depends on: the descriptors it receives (which carry sha256 digests), the parameters passed
-to it, and the source of the task's module and of every project module it imports (found
-from the import graph, so no list can leave a helper out); the keys themselves are built in
-``tasks.storage.keys``, which ``bikeflow plan`` shares. The parts of each key are kept beside the
-records (``.keys/<task>/<key>.json``) so ``bikeflow plan`` can say what changed.
+to it, the source of the task's module and of every project module it imports (found
+from the import graph, so no list can leave a helper out) and the installed versions of the
+libraries the task names in ``libraries=`` (``tasks.storage.library_versions``); the keys
+themselves are built in ``tasks.storage.keys``, which ``bikeflow plan`` shares. The parts of
+each key are kept beside the records (``.keys/<task>/<key>.json``) so ``bikeflow plan`` can say
+what changed.
 Before it lets Prefect reuse a cached result it checks that every artifact the result refers
 to is still intact; if one was deleted or altered, it moves to a fresh key so the step runs
 again and rebuilds it.
@@ -196,16 +198,20 @@ class ArtifactCache(CachePolicy):
 
     The code part is the closure of project modules the task's module imports
     (``tasks.storage.code_digests.code_closure``); ``modules`` adds any the import graph cannot see.
+    ``libraries`` names the libraries whose installed versions shape the result (``keras``
+    brings its backend too); ``bikeflow plan`` reads both from the task's source, so they are
+    written there as literal tuples.
     """
 
     modules: tuple[str, ...] = field(default_factory=tuple)
+    libraries: tuple[str, ...] = field(default_factory=tuple)
     # Serializable isolation: runs sharing the cache never compute one key twice at once.
     isolation_level: Any = "SERIALIZABLE"
     lock_manager: LockManager | None = field(default_factory=lambda: CACHE_LOCKS)
 
     def key_material(self, task: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
         """Return everything the key is a hash of (None: do not cache); subclasses add to it."""
-        return step_material(task.name, task.fn.__module__, inputs, self.modules)
+        return step_material(task.name, task.fn.__module__, inputs, self.modules, self.libraries)
 
     def compute_key(
         self,

@@ -5,7 +5,7 @@ through others (``code_closure``): the import graph is read statically with ``as
 files under the project root, so no hand-written module list can leave a helper out. Imports
 inside functions and under ``TYPE_CHECKING`` count too (a superset is safe: at worst a step
 reruns for a module it only names in a type). Only the project's own packages are followed;
-site-packages are not (their versions are not part of a key).
+site-packages are not (their versions enter a key through ``tasks.storage.library_versions``).
 """
 
 from __future__ import annotations

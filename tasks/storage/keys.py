@@ -1,7 +1,8 @@
 """Cache keys and the walk over cached records: the part of caching that needs no Prefect.
 
-A step's key is the sha256 of its key material: its name, the digests of its code closure
-and its inputs in canonical JSON (descriptors carry their artifacts' digests). The flow's
+A step's key is the sha256 of its key material: its name, the digests of its code closure,
+the versions of the libraries that shape its result (``tasks.storage.library_versions``) and its
+inputs in canonical JSON (descriptors carry their artifacts' digests). The flow's
 cache policy (``tasks.storage.cache_policy``) and ``bikeflow plan`` both build keys and follow the
 rebuild chain here, over Prefect's result records seen through ``Records``: the flow through
 Prefect's own result store, plan through ``tasks.plan.result_files`` without importing Prefect
@@ -21,10 +22,12 @@ from pydantic import BaseModel
 
 from tasks.storage.atomic import write_file_atomic
 from tasks.storage.code_digests import closure_digests
+from tasks.storage.library_versions import library_versions
 from tasks.storage.store import ArrayRef, FileRef, Ref, is_intact
 
 # Bump to invalidate every cached step at once (e.g. after changing the descriptor format).
-CACHE_FORMAT = 2
+# 3: the key material names the library versions.
+CACHE_FORMAT = 3
 _MAX_REBUILDS = 64
 
 
@@ -134,12 +137,18 @@ def record_material(records: Records, key: str, material: dict[str, Any]) -> Non
 
 
 def step_material(
-    task_name: str, module: str, inputs: dict[str, Any], modules: tuple[str, ...] = ()
+    task_name: str,
+    module: str,
+    inputs: dict[str, Any],
+    modules: tuple[str, ...] = (),
+    libraries: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """What a step's key is a hash of: its name, its code closure and its inputs."""
+    """What a step's key is a hash of: its name, code closure, library versions and inputs."""
     return {
         "format": CACHE_FORMAT,
         "task": task_name,
         "code": closure_digests(module, *modules),
+        # An upgrade of one of these reruns the step (plan names it: tasks.plan.explain).
+        "libraries": library_versions(libraries),
         "inputs": canonical(inputs),
     }

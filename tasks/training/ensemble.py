@@ -113,7 +113,7 @@ def _concatenate(store: ArtifactStore, first: ArrayRef, second: ArrayRef) -> Arr
 
 @task(
     name="refit_data",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(libraries=("numpy",)),
     persist_result=True,
     result_serializer="json",
 )
@@ -222,7 +222,7 @@ def model_card(
 
 @task(
     name="assemble_forecaster",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(libraries=("tensorflow", "keras", "numpy")),
     persist_result=True,
     result_serializer="json",
 )

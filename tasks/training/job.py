@@ -8,6 +8,7 @@ and every step whose descriptors name ``TrainingRun`` has it in its code closure
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.storage.descriptors import EpochRecord
 from tasks.storage.journal import read_journal, write_journal
+from tasks.storage.library_versions import TRAINING_LIBRARIES, library_versions, resume_refusal
 from tasks.storage.store import ArtifactStore, FileRef, is_intact
 
 
@@ -22,16 +24,26 @@ class EpochJournal:
     """The epochs a training has completed, each with its checkpoint, kept in the store.
 
     Written after every epoch (after its checkpoint is stored), so a training killed at any
-    moment can resume from its last completed epoch; the history survives the crash.
+    moment can resume from its last completed epoch; the history survives the crash. It
+    records the training libraries' versions: epochs trained on others are not resumed.
     """
 
     def __init__(self, store: ArtifactStore, name: str) -> None:
         self.store = store
         self.name = name
 
-    def completed(self) -> list[tuple[EpochRecord, FileRef]]:
-        """The completed epochs, in order, up to the first whose checkpoint is not intact."""
+    def completed(
+        self, log: Callable[[str], None] = lambda message: None
+    ) -> list[tuple[EpochRecord, FileRef]]:
+        """The completed epochs, in order, up to the first whose checkpoint is not intact.
+
+        None when they were trained under other library versions (``log`` says which).
+        """
         content = read_journal(self.store, self.name) or {}
+        refusal = resume_refusal(content, TRAINING_LIBRARIES)
+        if refusal is not None:
+            log(refusal)
+            return []
         done: list[tuple[EpochRecord, FileRef]] = []
         for entry in content.get("epochs", []):
             record = EpochRecord.model_validate(entry["record"])
@@ -47,7 +59,8 @@ class EpochJournal:
             {"record": record.model_dump(), "checkpoint": checkpoint.model_dump()}
             for record, checkpoint in done
         ]
-        write_journal(self.store, self.name, {"epochs": epochs})
+        libraries = library_versions(TRAINING_LIBRARIES)
+        write_journal(self.store, self.name, {"epochs": epochs, "libraries": libraries})
 
 
 @dataclass(frozen=True)

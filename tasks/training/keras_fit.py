@@ -192,7 +192,7 @@ def fit_model(
     job.require_rows()
     tf, strategy, device = prepare_devices(job)
     log(f"training on {device.device} with {device.strategy}, TF {device.tensorflow_version}")
-    done = job.journal.completed()[: job.training.epochs] if job.journal is not None else []
+    done = job.journal.completed(log)[: job.training.epochs] if job.journal is not None else []
     initial_epoch = len(done)
     steps_per_epoch = int(np.ceil(len(job.x_train) / job.training.batch_size))
     train_data, validation_data = _datasets(tf, job, initial_epoch)

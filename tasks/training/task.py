@@ -163,7 +163,7 @@ def preload_keras() -> threading.Thread | None:
 
 @task(
     name="train_model",
-    cache_policy=ArtifactCache(),
+    cache_policy=ArtifactCache(libraries=("tensorflow", "keras", "numpy")),
     persist_result=True,
     result_serializer="json",
 )

@@ -7,9 +7,10 @@ from tasks.plan.explain import explain
 
 def material(**changes):
     base = {
-        "format": 2,
+        "format": 3,
         "task": "train_model",
         "code": {"tasks.training.task": "a" * 64, "tasks.prepare.statistics": "b" * 64},
+        "libraries": {"tensorflow": "2.21.0", "keras": "3.15.1", "keras backend": "tensorflow"},
         "inputs": {
             "data": {
                 "__model__": "NormalisedData",
@@ -54,4 +55,26 @@ def test_a_changed_source_digest_and_an_upstream_artifact():
     }
     assert explain(new, material()) == [
         "an input artifact differs from the cached run's: data.x_train.sha256"
+    ]
+
+
+def test_a_library_version_is_named_with_its_old_and_new_version():
+    new = material(
+        libraries={"tensorflow": "2.22.0", "keras": "3.15.1", "keras backend": "tensorflow"}
+    )
+    assert explain(new, material()) == ["tensorflow 2.21.0 -> 2.22.0"]
+    swapped = material(
+        libraries={"tensorflow": "2.21.0", "keras": "3.15.1", "keras backend": "jax"}
+    )
+    assert explain(swapped, material()) == ["keras backend tensorflow -> jax"]
+
+
+def test_a_key_from_before_versions_were_recorded_names_the_format_and_each_version():
+    old = material(format=2)
+    del old["libraries"]
+    assert explain(material(), old) == [
+        "the cache format changed (2 -> 3)",
+        "keras 3.15.1 (not recorded before)",
+        "keras backend tensorflow (not recorded before)",
+        "tensorflow 2.21.0 (not recorded before)",
     ]

@@ -25,6 +25,7 @@ def test_the_spec_read_from_source_is_the_imported_task(module: str, function: s
     assert spec.parameters == tuple(inspect.signature(task.fn).parameters)
     assert spec.policy == type(task.cache_policy).__name__
     assert spec.modules == task.cache_policy.modules
+    assert spec.libraries == task.cache_policy.libraries
 
     # Any inputs: the plan's key material is the policy's, byte for byte.
     day_csv = tmp_path / "day.csv"
@@ -33,7 +34,10 @@ def test_the_spec_read_from_source_is_the_imported_task(module: str, function: s
     inputs |= {"source": str(day_csv), "store_root": str(tmp_path / "store")}
     inputs = {name: value for name, value in inputs.items() if name in spec.parameters}
     args = tuple(inputs[name] for name in spec.parameters)
-    assert spec.key_material(spec.bind(args)) == task.cache_policy.key_material(task, inputs)
+    material = spec.key_material(spec.bind(args))
+    assert material == task.cache_policy.key_material(task, inputs)
+    # The versions of the libraries the policy names are part of it (a step may name none).
+    assert material is not None and set(spec.libraries) <= set(material["libraries"])
 
 
 def test_the_ingest_key_changes_with_the_source_and_is_absent_for_a_missing_one(tmp_path: Path):

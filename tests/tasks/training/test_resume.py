@@ -15,7 +15,8 @@ import pytest
 from schemas.config import ModelConfig, TrainingConfig
 from schemas.errors import TrainingError
 from tasks.prepare.normalise import NormalisedData, Statistics
-from tasks.storage.journal import read_journal
+from tasks.storage.journal import read_journal, write_journal
+from tasks.storage.library_versions import TRAINING_LIBRARIES, library_versions
 from tasks.storage.store import ArtifactStore
 from tasks.training.request import FitRequest
 from tasks.training.task import EpochJournal, run_training_process
@@ -128,3 +129,25 @@ def test_a_damaged_checkpoint_resumes_from_the_epoch_before_it(tmp_path: Path):
     Path(first.checkpoints[1].path).write_bytes(b"damaged")
     again = run_training_process(request, lambda r, n: None, print)
     assert again.resumed_from == 1 and again.history == first.history
+
+
+def test_a_journal_written_under_other_library_versions_is_not_resumed(tmp_path: Path):
+    request = _request(tmp_path, train_rows=400)
+    request = request.model_copy(
+        update={"training": request.training.model_copy(update={"epochs": 2})}
+    )
+    first = run_training_process(request, lambda r, n: None, print)
+    store, name = ArtifactStore(tmp_path), request.journal_name()
+    journal = read_journal(store, name)
+    now = library_versions(TRAINING_LIBRARIES)
+    assert journal["libraries"] == now
+    # The same journal as a training under another TensorFlow would have left it.
+    journal["libraries"]["tensorflow"] = "2.0.0"
+    write_journal(store, name, journal)
+
+    said: list[str] = []
+    again = run_training_process(request, lambda r, n: None, said.append)
+    assert again.resumed_from == 0 and again.history == first.history  # started afresh
+    refusals = [message for message in said if "not resuming" in message]
+    assert len(refusals) == 1 and f"tensorflow 2.0.0 -> {now['tensorflow']}" in refusals[0]
+    assert read_journal(store, name)["libraries"] == now  # the new epochs, under these versions
