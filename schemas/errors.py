@@ -80,7 +80,3 @@ class DataValidationError(BikeflowError):
             lines.append(f"... and {len(failures) - shown} more")
         message = f"{file} failed validation with {len(failures)} problem(s): " + "; ".join(lines)
         return cls(message, file=file, failures=tuple(failures))
-
-
-class RegistryError(BikeflowError):
-    """A registry operation cannot be done: an unknown version, a pinned champion, no history."""

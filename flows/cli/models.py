@@ -69,11 +69,11 @@ def run_list(args: argparse.Namespace) -> int:
     if not summaries:
         print(f"no model versions in {args.registry_root}")
         return 0
-    print(f"{'version':<34} {'registered':<19} {'test RMSE':>9}  {'marks':<16} decision")
+    print(f"{'version':<39} {'registered':<19} {'test RMSE':>9}  {'marks':<16} decision")
     for s in summaries:
         rmse = "-" if s.test_rmse is None else f"{s.test_rmse:,.1f}"
         print(
-            f"{s.version:<34} {s.registered_at[:19]:<19} {rmse:>9}  "
+            f"{s.version:<39} {s.registered_at[:19]:<19} {rmse:>9}  "
             f"{_marks(s.champion, s.pinned):<16} {s.decision or '-'}"
         )
     return 0
@@ -94,9 +94,10 @@ def run_show(args: argparse.Namespace) -> int:
     print(f"data sha256: {version.data_sha256}")
     window = version.test_window
     print(f"test window: {window.first_date} .. {window.last_date} ({window.days} days)")
+    formats = {"rmse": ",.1f", "mae": ",.1f", "r2": ".3f", "wape": ".1%"}
     scores = ", ".join(
-        f"{name} {metrics[f'test_{name}']:.4g}"
-        for name in ("rmse", "mae", "r2", "wape")
+        f"{name} {metrics[f'test_{name}']:{form}}"
+        for name, form in formats.items()
         if isinstance(metrics.get(f"test_{name}"), int | float)
     )
     print(f"test scores: {scores or '-'}")

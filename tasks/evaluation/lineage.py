@@ -137,3 +137,17 @@ def gather_lineage(source_sha256: str, config: dict[str, Any]) -> Lineage:
         config=config,
         created_at=datetime.now(UTC).isoformat(),
     )
+
+
+def with_lineage(
+    metrics: dict[str, Any], first_date: str, last_date: str, source_sha256: str
+) -> dict[str, Any]:
+    """metrics.json's content with the data's date range and the lineage added."""
+    # Added here, not in build_metrics: evaluate_model's cache key digests metrics.py.
+    lineage = gather_lineage(source_sha256, metrics["config"])
+    return {
+        **metrics,
+        "data_first_date": first_date,
+        "data_last_date": last_date,
+        "lineage": lineage.model_dump(mode="json"),
+    }

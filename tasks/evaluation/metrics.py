@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from schemas.config import RetrainConfig
-from tasks.evaluation.lineage import gather_lineage
 from tasks.storage.descriptors import Evaluation, Forecaster, Scores, SplitPlan
 from tasks.storage.table import TableData
 
@@ -54,8 +53,6 @@ def build_metrics(
         "data_sha256": table.source_sha256,
         "source": table.source,
         "rows": table.rows,
-        "data_first_date": table.first_date,
-        "data_last_date": table.last_date,
         "split": plan.model_dump(),
         "epochs_trained": len(first.history),
         "members": [
@@ -76,8 +73,4 @@ def build_metrics(
         "tensorflow_version": first.device.tensorflow_version,
         "keras_version": first.device.keras_version,
         "config": config.model_dump(mode="json"),
-        # The code, flow run and library versions that made the model (the model card's lineage).
-        "lineage": gather_lineage(table.source_sha256, config.model_dump(mode="json")).model_dump(
-            mode="json"
-        ),
     }

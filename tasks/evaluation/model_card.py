@@ -59,8 +59,8 @@ def limitations(metrics: dict[str, Any]) -> list[str]:
     """What the model cannot be trusted for, given its data."""
     first, last = metrics.get("data_first_date", ""), metrics.get("data_last_date", "")
     notes = [
-        f"- Learned from {first} .. {last} of one bike-sharing system: the few years it holds "
-        "cannot show long-term trends, and another city's system is out of scope.",
+        f"- Learned from {first} .. {last} of one bike-sharing system: a few years at most, "
+        "which cannot show long-term trends; another city's system is out of scope.",
         "- Weather enters as the day's recorded values: a forecast's errors add to the model's.",
     ]
     if first and last and _in_range(STORM_DAY, first, last):

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from schemas.config import RetrainConfig
 from tasks.evaluation.drift import NewDataReport
 from tasks.evaluation.figures import markdown_image, png_bytes_data_uri
+from tasks.evaluation.lineage import with_lineage
 from tasks.evaluation.metrics import build_metrics
 from tasks.evaluation.model_card import full_model_card
 from tasks.prepare.normalise import NormalisedData
@@ -155,7 +156,12 @@ def publish_run(
 ) -> RunSummary:
     """Write the output folder (swapped in whole) and the run's table and markdown artifacts."""
     output_dir = Path(config.output_dir).expanduser().resolve()
-    metrics = build_metrics(config, table, plan, model, evaluation)
+    metrics = with_lineage(
+        build_metrics(config, table, plan, model, evaluation),
+        table.first_date,
+        table.last_date,
+        table.source_sha256,
+    )
     if new_data is not None:
         metrics["new_data"] = {**new_data.model_dump(mode="json"), "summary": new_data.summary}
     card = full_model_card(model.card, metrics)

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from schemas.errors import RegistryError
+from schemas.errors import BikeflowError
 from tasks.promotion.policy import PROMOTION_METRIC, recorded_scores
 from tasks.promotion.registry import (
     MODEL_CARD_FILE,
@@ -24,6 +24,10 @@ from tasks.promotion.registry import (
     Outcome,
     Registry,
 )
+
+
+class RegistryError(BikeflowError):
+    """A registry operation cannot be done: an unknown version, a pinned champion, no history."""
 
 
 class VersionSummary(BaseModel):

@@ -8,7 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from schemas.config import RetrainConfig
-from tasks.evaluation.lineage import Lineage
+from tasks.evaluation.lineage import Lineage, with_lineage
 from tasks.evaluation.metrics import build_metrics
 from tasks.evaluation.model_card import full_model_card
 from tasks.prepare.statistics import NormalisedData
@@ -31,7 +31,12 @@ def promote_model(
 ) -> Decision:
     """Register the run's model and make it champion only if it beats the champion's re-score."""
     registry = Registry(config.registry_root)
-    metrics = build_metrics(config, table, plan, model, evaluation)
+    metrics = with_lineage(
+        build_metrics(config, table, plan, model, evaluation),
+        table.first_date,
+        table.last_date,
+        table.source_sha256,
+    )
     challenger = registry.register(
         model.model,
         data.statistics_file,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import RegistryError
 from tasks.evaluation.lineage import gather_lineage
 from tasks.promotion import operations
+from tasks.promotion.operations import RegistryError
 from tasks.promotion.policy import promote
 from tasks.promotion.registry import Registry
 from tests.tasks.promotion.test_registry import (  # noqa: F401 (fixtures)
