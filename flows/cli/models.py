@@ -12,8 +12,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 
+from flows.cli.common import describe_config_error
 from schemas.config import PredictConfig
 from schemas.errors import BikeflowError
 from schemas.paths import DataFolder
@@ -21,11 +22,17 @@ from schemas.paths import DataFolder
 DEFAULT_REGISTRY = PredictConfig.model_fields["registry_root"].default
 
 
+class RegistryFlag(BaseModel):
+    """``--registry-root``, checked like the config field (under ``BIKEFLOW_ROOTS``)."""
+
+    registry_root: DataFolder
+
+
 def _registry(args: argparse.Namespace) -> Any:
     """The registry the flags name, its path checked like the config field's."""
     from tasks.promotion.registry import Registry
 
-    return Registry(TypeAdapter(DataFolder).validate_python(args.registry_root))
+    return Registry(RegistryFlag(registry_root=args.registry_root).registry_root)
 
 
 def _operation(parent: Any, name: str, help_text: str, handler: Callable[..., int]) -> Any:
@@ -45,8 +52,8 @@ def _guarded(name: str, handler: Callable[[argparse.Namespace], int]) -> Callabl
         try:
             return handler(args)
         except ValidationError as error:
-            reason = "; ".join(str(item["msg"]) for item in error.errors())
-            print(f"bikeflow: models {name} failed: registry_root: {reason}", file=sys.stderr)
+            reason = describe_config_error(error)
+            print(f"bikeflow: models {name} failed: {reason}", file=sys.stderr)
         except BikeflowError as error:
             print(f"bikeflow: models {name} failed: {error}", file=sys.stderr)
         return 1
