@@ -13,7 +13,9 @@ from pydantic import BaseModel, ConfigDict
 from schemas.config import RetrainConfig
 from tasks.evaluation.drift import NewDataReport
 from tasks.evaluation.figures import markdown_image, png_bytes_data_uri
+from tasks.evaluation.lineage import with_lineage
 from tasks.evaluation.metrics import build_metrics
+from tasks.evaluation.model_card import full_model_card
 from tasks.prepare.normalise import NormalisedData
 from tasks.storage.descriptors import Evaluation, Forecaster, SplitPlan
 from tasks.storage.publish import publish_directory
@@ -76,6 +78,16 @@ def baseline_verdict(metrics: dict[str, Any]) -> str:
     )
 
 
+def flow_run_link(lineage: dict[str, Any] | None) -> list[str]:
+    """A markdown line linking the flow run that made the model (none outside a flow run)."""
+    run = (lineage or {}).get("flow_run")
+    if not run:
+        return []
+    named = f"[{run['name']}]({run['ui_url']})" if run.get("ui_url") else f"`{run['name']}`"
+    deployment = f", deployment `{run['deployment']}`" if run.get("deployment") else ""
+    return ["", f"Flow run {named} (id `{run['id']}`){deployment}."]
+
+
 def summary_markdown(metrics: dict[str, Any], output_dir: Path, card: str = "") -> str:
     """The run's page in the UI: best epoch, scores beside the baselines, where the files are."""
     rows = [
@@ -107,13 +119,14 @@ def summary_markdown(metrics: dict[str, Any], output_dir: Path, card: str = "") 
         f"{metrics['tensorflow_version']}; data sha256 `{metrics['data_sha256'][:12]}`.",
         "",
         f"Outputs: `{output_dir}`",
+        *flow_run_link(metrics.get("lineage")),
     ]
     verdict = baseline_verdict(metrics)
     if verdict:
         lines[1:1] = ["", f"**{verdict}**"]
     if card:
-        # The card's own "# Model card" heading, one level down on this page.
-        lines += ["", "#" + card]
+        # The card's headings one level down on this page.
+        lines += ["", *("#" + line if line.startswith("#") else line for line in card.splitlines())]
     if "new_data" in metrics:
         lines += ["", metrics["new_data"]["summary"] + "."]
     return "\n".join(lines)
@@ -143,9 +156,15 @@ def publish_run(
 ) -> RunSummary:
     """Write the output folder (swapped in whole) and the run's table and markdown artifacts."""
     output_dir = Path(config.output_dir).expanduser().resolve()
-    metrics = build_metrics(config, table, plan, model, evaluation)
+    metrics = with_lineage(
+        build_metrics(config, table, plan, model, evaluation),
+        table.first_date,
+        table.last_date,
+        table.source_sha256,
+    )
     if new_data is not None:
         metrics["new_data"] = {**new_data.model_dump(mode="json"), "summary": new_data.summary}
+    card = full_model_card(model.card, metrics)
     publish_directory(
         output_dir,
         {
@@ -156,7 +175,7 @@ def publish_run(
             "predictions.csv": evaluation.predictions,
             "predictions.png": evaluation.plot,
             "validation.json": table.report,
-            "model_card.md": model.card.encode(),
+            "model_card.md": card.encode(),
         },
         field="output_dir",
     )
@@ -169,7 +188,7 @@ def publish_run(
     )
     create_markdown_artifact(
         key="run-summary",
-        markdown=summary_markdown(metrics, output_dir, model.card)
+        markdown=summary_markdown(metrics, output_dir, card)
         + "\n\n"
         + prediction_plot_markdown(evaluation.plot),
         description="Retraining run",

@@ -25,13 +25,15 @@ from tasks.promotion.registry import (
     ChampionPointer,
     Decision,
     ModelVersion,
+    Outcome,
     Registry,
 )
 from tasks.storage.descriptors import Scores
 
 # The score a challenger must beat; lower is better.
 PROMOTION_METRIC = "rmse"
-Outcome = Literal["first-champion", "promoted", "rejected"]
+# The outcomes of the rule that move the pointer to the challenger.
+WINNING = ("first-champion", "promoted")
 
 
 @dataclass(frozen=True)
@@ -100,24 +102,27 @@ def promote(
     """
     rows = Rows(features, target, stations, dates)
     with registry.locked():
+        before = registry.champion_pointer()
         champion = registry.champion()
         different = champion is not None and _inputs(registry.statistics(champion)) != _inputs(
             registry.statistics(challenger)
         )
         comparison = compare(registry, challenger, champion, rows, rule, different)
+        outcome: Outcome
         outcome, reason = verdict(registry, challenger, champion, comparison, rule, different)
+        if before is not None and before.pinned and champion is not None:
+            # An incident's pin: the rule still scores and says what it would do, nothing moves.
+            outcome, reason = "kept", f"champion pinned; the rule alone: {outcome}, {reason}"
         decision = _decision(challenger, champion, comparison, outcome, reason, rule)
-        if outcome != "rejected":
-            registry.write_pointer(
-                ChampionPointer(
-                    version=challenger.version,
-                    promoted_at=decision.decided_at,
-                    score=getattr(comparison.challenger_scores, PROMOTION_METRIC),
-                    metric=PROMOTION_METRIC,
-                )
+        pointer = None
+        if outcome in WINNING:
+            pointer = ChampionPointer(
+                version=challenger.version,
+                promoted_at=decision.decided_at,
+                score=getattr(comparison.challenger_scores, PROMOTION_METRIC),
+                metric=PROMOTION_METRIC,
             )
-        path = registry.write_decision(decision)
-        return decision.model_copy(update={"record": str(path)})
+        return registry.commit(decision, pointer)
 
 
 def compare(
@@ -170,7 +175,7 @@ def verdict(
     comparison: Comparison,
     rule: PromotionConfig,
     different_inputs: bool,
-) -> tuple[Outcome, str]:
+) -> tuple[Literal["first-champion", "promoted", "rejected"], str]:
     """The outcome and its reason, in words."""
     if champion is None:
         return "first-champion", "the registry had no champion"
@@ -200,7 +205,7 @@ def _decision(
     rule: PromotionConfig,
 ) -> Decision:
     """The decision record, stamped now; the champion after it is the winner."""
-    promoted = outcome != "rejected"
+    promoted = outcome in WINNING
     return Decision(
         outcome=outcome,
         reason=reason,

@@ -5,15 +5,20 @@ Layout under the registry root::
     versions/<version>/model.keras            the model (loaded with safe_mode=True)
     versions/<version>/normalisation.json     the training rows' statistics
     versions/<version>/metrics.json           the run's metrics.json
-    versions/<version>/version.json           data digest, file digests, when registered
-    champion.json                             the pointer: which version predicts
-    decisions/<time>-<version>.json           one record per promotion decision, with its evidence
+    versions/<version>/version.json           data digest, file digests, lineage, when registered
+    versions/<version>/model_card.md          the run's model card (when the run handed one in)
+    champion.json                             the pointer: which version predicts, whether it
+                                              is pinned, and the decision that put it there
+    decisions/<time>-<version>.json           one record per decision, with its evidence
     .lock                                     serialises promotions (flock)
 
 A version folder is assembled under a staging name and renamed into place, so it is either
 complete or absent. The pointer is written to a temporary sibling and swapped in with
 ``os.replace``: a crash at any moment leaves it naming the old champion or the new one, and
 the version it names is complete because versions are written before the pointer moves.
+The pointer holds the decision that moved it, so one rename commits both; the copy under
+``decisions/`` is written next, and ``decision_history`` (and the next locked operation, which
+writes the missing copy) reads the pointer's decision when a crash came between the two.
 Versions are never deleted; a rejected or failed run never touches the pointer.
 
 Storage only: the rule that decides whether a challenger replaces the champion is in
@@ -38,6 +43,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.config import PromotionConfig
 from schemas.errors import ArtifactError, NoChampionError
+from tasks.evaluation.lineage import Lineage
 from tasks.models.bundle import ModelBundle
 from tasks.prepare.statistics import Statistics
 from tasks.promotion.evidence import Evidence
@@ -50,6 +56,7 @@ STATISTICS_FILE = "normalisation.json"
 METRICS_FILE = "metrics.json"
 VERSION_FILE = "version.json"
 POINTER_FILE = "champion.json"
+MODEL_CARD_FILE = "model_card.md"
 DEFAULT_PROMOTION = PromotionConfig()
 
 
@@ -73,17 +80,22 @@ class ModelVersion(BaseModel):
     files: dict[str, StoredFile]
     test_window: Window
     metrics: dict[str, Any]
+    # Code, flow run, libraries, data and config that made it (None: registered before lineage).
+    lineage: Lineage | None = None
 
 
-class ChampionPointer(BaseModel):
-    """The content of ``champion.json``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    version: str
-    promoted_at: str
-    score: float
-    metric: str
+# What a decision did: the rule's verdicts (kept: the rule ran while the champion was pinned),
+# and the operations a person runs (bikeflow models promote, rollback, pin, unpin).
+Outcome = Literal[
+    "first-champion",
+    "promoted",
+    "rejected",
+    "kept",
+    "promoted-by-hand",
+    "rolled-back",
+    "pinned",
+    "unpinned",
+]
 
 
 class Decision(BaseModel):
@@ -91,11 +103,12 @@ class Decision(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    outcome: Literal["first-champion", "promoted", "rejected"]
+    outcome: Outcome
     reason: str
     metric: str
     challenger: str
-    challenger_scores: Scores
+    # None for a version promoted by hand whose run recorded no test scores.
+    challenger_scores: Scores | None
     champion_before: str | None
     champion_scores: Scores | None
     champion_after: str
@@ -106,6 +119,24 @@ class Decision(BaseModel):
     promotion: PromotionConfig = DEFAULT_PROMOTION
     evidence: Evidence | None = None
     record: str = ""
+    # Who ran a hand operation (promote, rollback, pin, unpin); None for the rule's decisions.
+    by: str | None = None
+
+
+class ChampionPointer(BaseModel):
+    """The content of ``champion.json``: the champion and the decision that made it so."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: str
+    promoted_at: str
+    # None when a version promoted by hand recorded no score.
+    score: float | None
+    metric: str
+    # While pinned, the rule still decides and records, but nothing replaces the champion.
+    pinned: bool = False
+    # The decision that wrote this pointer (absent in pointers written before it was kept).
+    decision: Decision | None = None
 
 
 def _now() -> datetime:
@@ -141,6 +172,7 @@ class Registry:
         with open(self.root / ".lock", "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
+                self._settle()
                 yield
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
@@ -168,11 +200,15 @@ class Registry:
         metrics: dict[str, Any],
         data_sha256: str,
         test_window: Window,
+        lineage: Lineage | None = None,
+        card: str | None = None,
     ) -> ModelVersion:
         """Store a model with its statistics and metrics as a new version (or the same one)."""
         # Under the lock so that two runs handing in the same model register it once.
         with self.locked():
-            return self._register(model, statistics, metrics, data_sha256, test_window)
+            return self._register(
+                model, statistics, metrics, data_sha256, test_window, lineage, card
+            )
 
     def _register(
         self,
@@ -181,6 +217,8 @@ class Registry:
         metrics: dict[str, Any],
         data_sha256: str,
         test_window: Window,
+        lineage: Lineage | None,
+        card: str | None,
     ) -> ModelVersion:
         existing = self.find_by_model(model.sha256)
         if existing is not None:
@@ -195,8 +233,12 @@ class Registry:
             shutil.copyfile(verify(statistics), staging / STATISTICS_FILE)
             metrics_bytes = json.dumps(metrics, indent=2, allow_nan=False).encode()
             (staging / METRICS_FILE).write_bytes(metrics_bytes)
+            names = [MODEL_FILE, STATISTICS_FILE, METRICS_FILE]
+            if card is not None:
+                (staging / MODEL_CARD_FILE).write_text(card, encoding="utf-8")
+                names.append(MODEL_CARD_FILE)
             files = {}
-            for file in (MODEL_FILE, STATISTICS_FILE, METRICS_FILE):
+            for file in names:
                 path = staging / file
                 with open(path, "rb+") as handle:
                     os.fsync(handle.fileno())
@@ -210,6 +252,7 @@ class Registry:
                 files=files,
                 test_window=test_window,
                 metrics=metrics,
+                lineage=lineage,
             )
             write_file_atomic(
                 staging / VERSION_FILE, version.model_dump_json(indent=2).encode("utf-8")
@@ -283,14 +326,66 @@ class Registry:
         """The version's model and statistics (both verified) as a ``ModelBundle``."""
         return ModelBundle(verify(self.file_ref(version, MODEL_FILE)), self.statistics(version))
 
+    def version_names(self) -> list[str]:
+        """Every registered version's name, oldest first (names start with their time)."""
+        if not self.versions.is_dir():
+            return []
+        return sorted(
+            folder.name
+            for folder in self.versions.iterdir()
+            if not folder.name.startswith(".") and (folder / VERSION_FILE).is_file()
+        )
+
     def write_pointer(self, pointer: ChampionPointer) -> None:
         """Swap the champion pointer in one rename."""
         write_file_atomic(self.pointer, pointer.model_dump_json(indent=2).encode("utf-8"))
 
+    def decision_path(self, decision: Decision) -> Path:
+        """Where a decision's record lives under ``decisions/``."""
+        moment = datetime.fromisoformat(decision.decided_at)
+        return self.decisions / f"{_stamp(moment)}-{decision.challenger}.json"
+
     def write_decision(self, decision: Decision) -> Path:
         """Keep a decision record under ``decisions/``."""
-        moment = datetime.fromisoformat(decision.decided_at)
-        path = self.decisions / f"{_stamp(moment)}-{decision.challenger}.json"
+        path = self.decision_path(decision)
         record = decision.model_copy(update={"record": str(path)})
         write_file_atomic(path, record.model_dump_json(indent=2).encode("utf-8"))
         return path
+
+    def commit(self, decision: Decision, pointer: ChampionPointer | None = None) -> Decision:
+        """Record a decision and, when it writes one, the pointer: one rename commits both.
+
+        Call it holding ``locked()``. The pointer carries its decision, so a crash after its
+        rename and before the copy under ``decisions/`` loses nothing: ``decision_history``
+        reads the pointer's copy, and the next locked operation writes the missing file.
+        """
+        record = decision.model_copy(update={"record": str(self.decision_path(decision))})
+        if pointer is not None:
+            self.write_pointer(pointer.model_copy(update={"decision": record}))
+        self.write_decision(record)
+        return record
+
+    def _settle(self) -> None:
+        """Write the pointer's decision under ``decisions/`` if a crash kept it from there."""
+        with contextlib.suppress(ArtifactError):
+            pointer = self.champion_pointer()
+            decision = None if pointer is None else pointer.decision
+            if decision is not None and not self.decision_path(decision).is_file():
+                self.write_decision(decision)
+
+    def decision_history(self) -> list[Decision]:
+        """Every decision, oldest first (the pointer's own one included even without its file)."""
+        found: dict[str, Decision] = {}
+        if self.decisions.is_dir():
+            for path in sorted(self.decisions.glob("*.json")):
+                try:
+                    found[path.name] = Decision.model_validate_json(path.read_bytes())
+                except ValidationError as error:
+                    raise ArtifactError(
+                        f"{path} is not a valid decision record: {error}"
+                    ) from error
+        pointer = self.champion_pointer()
+        if pointer is not None and pointer.decision is not None:
+            name = self.decision_path(pointer.decision).name
+            found.setdefault(name, pointer.decision)
+        return [found[name] for name in sorted(found)]

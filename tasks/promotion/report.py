@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 from tasks.promotion.registry import Decision
+from tasks.storage.descriptors import Scores
 
 
 def decision_markdown(decision: Decision) -> str:
     """The decision as the Prefect UI shows it."""
-    window = decision.test_window
-    rows = [("challenger", decision.challenger, decision.challenger_scores)]
+    rows: list[tuple[str, str, Scores]] = []
+    if decision.challenger_scores is not None:
+        rows.append(("challenger", decision.challenger, decision.challenger_scores))
     if decision.champion_before is not None and decision.champion_scores is not None:
         rows.append(("champion", decision.champion_before, decision.champion_scores))
+    by = [f"By {decision.by}.", ""] if decision.by else []
     lines = [
         f"# Promotion: {decision.outcome}",
         "",
         decision.reason + ".",
         "",
+        *by,
+        *scores_markdown(rows, decision),
+        *evidence_markdown(decision),
+        f"Champion now: `{decision.champion_after}`. Record: `{decision.record}`",
+    ]
+    return "\n".join(lines)
+
+
+def scores_markdown(rows: list[tuple[str, str, Scores]], decision: Decision) -> list[str]:
+    """The scores table (none for a decision by hand on a version without recorded scores)."""
+    if not rows:
+        return []
+    window = decision.test_window
+    return [
         f"Both scored on the newest test window {window.first_date} .. {window.last_date} "
         f"({window.days} days):",
         "",
@@ -26,10 +43,7 @@ def decision_markdown(decision: Decision) -> str:
             for role, name, s in rows
         ],
         "",
-        *evidence_markdown(decision),
-        f"Champion now: `{decision.champion_after}`. Record: `{decision.record}`",
     ]
-    return "\n".join(lines)
 
 
 def evidence_markdown(decision: Decision) -> list[str]:

@@ -8,7 +8,9 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from schemas.config import RetrainConfig
+from tasks.evaluation.lineage import Lineage, with_lineage
 from tasks.evaluation.metrics import build_metrics
+from tasks.evaluation.model_card import full_model_card
 from tasks.prepare.statistics import NormalisedData
 from tasks.promotion.policy import promote
 from tasks.promotion.registry import Decision, Registry
@@ -29,9 +31,20 @@ def promote_model(
 ) -> Decision:
     """Register the run's model and make it champion only if it beats the champion's re-score."""
     registry = Registry(config.registry_root)
-    metrics = build_metrics(config, table, plan, model, evaluation)
+    metrics = with_lineage(
+        build_metrics(config, table, plan, model, evaluation),
+        table.first_date,
+        table.last_date,
+        table.source_sha256,
+    )
     challenger = registry.register(
-        model.model, data.statistics_file, metrics, table.source_sha256, plan.test
+        model.model,
+        data.statistics_file,
+        metrics,
+        table.source_sha256,
+        plan.test,
+        lineage=Lineage.model_validate(metrics["lineage"]),
+        card=full_model_card(model.card, metrics),
     )
     window = slice(plan.test.start, plan.test.stop)
     features = load_array(table.features, mmap=True)[window]
