@@ -28,6 +28,7 @@ from tasks.prepare.statistics import NormalisedData
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import BestEpoch, Forecaster, Member
 from tasks.storage.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
+from tasks.training.keras_fit import checkpoint_saver
 from tasks.training.members import member_trainings, refit_training
 from tasks.training.task import TrainingRun, train_model
 
@@ -159,16 +160,6 @@ def _load(ref: FileRef) -> keras.Model:
     return keras.saving.load_model(verify(ref), safe_mode=True)
 
 
-def _save(store: ArtifactStore, model: keras.Model) -> FileRef:
-    temp = store.temp_path(".keras")
-    try:
-        model.save(temp)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return store.adopt(temp, ".keras")
-
-
 def summary_text(model: keras.Model) -> str:
     """``model.summary()`` as plain text."""
     lines: list[str] = []
@@ -236,9 +227,9 @@ def assemble_forecaster(
         selection, published = members[0].best.model, members[0].final
         published_model = _load(published)
     else:
-        selection = _save(store, average_models([_load(m.best.model) for m in members]))
+        selection = checkpoint_saver(store)(average_models([_load(m.best.model) for m in members]))
         published_model = average_models([_load(m.final) for m in members])
-        published = _save(store, published_model)
+        published = checkpoint_saver(store)(published_model)
     best = BestEpoch(
         epoch=round(float(np.mean([m.best.epoch for m in members]))),
         val_loss=float(np.mean([m.best.val_loss for m in members])),
