@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from flows.cli import backtest, plan, predict, run, sweep
+from flows.cli import backtest, gc, plan, predict, run, sweep
 
 # In the order ``bikeflow --help`` lists them.
-SUBCOMMANDS = (run, sweep, predict, plan, backtest)
+SUBCOMMANDS = (run, sweep, predict, plan, backtest, gc)
 
 
 def make_parser() -> argparse.ArgumentParser:
