@@ -18,7 +18,7 @@ import numpy as np
 from tasks.models.zoo import build_model, input_blocks, make_optimizer, pack_inputs
 from tasks.storage.descriptors import DeviceInfo, EpochRecord, TrainingRun
 from tasks.storage.store import ArtifactStore, FileRef, verify
-from tasks.training.retention import retain_checkpoints
+from tasks.training.retention import present_checkpoints
 
 if TYPE_CHECKING:
     import keras
@@ -214,8 +214,8 @@ def fit_model(
             shuffle=False,  # the tf.data stream is already in each epoch's order
             verbose=0,
         )
-    # training.keep_checkpoints: the chosen epoch's and the last stay, the others go.
-    kept, kept_epochs = retain_checkpoints(job, history, checkpoints)
+    # A resume from a journal retention rewrote has no checkpoint for some epochs.
+    kept, kept_epochs = present_checkpoints(history, checkpoints)
     return TrainingRun(
         history=tuple(history),
         checkpoints=kept,
