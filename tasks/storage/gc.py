@@ -72,6 +72,7 @@ class GcPlan:
 def object_kind(path: Path) -> str:
     """The kind a store object is reported under, by its suffix."""
     kinds = {".keras": "checkpoints", ".npy": "arrays", ".json": "json", ".csv": "tables"}
+    kinds |= {".png": "figures", ".zip": "downloads", ".md": "model cards"}
     return kinds.get(path.suffix, "other objects")
 
 
