@@ -173,6 +173,13 @@ class TrainingConfig(FrozenConfig):
         "validation curve chose, and publish those (validation scores stay the unrefitted "
         "members').",
     )
+    keep_checkpoints: Literal["chosen", "all"] = Field(
+        "chosen",
+        description="Which epochs' checkpoints a finished training keeps in the store: chosen "
+        "keeps the epoch select chooses (lowest validation loss) and the last one (a resume "
+        "starts from it) and deletes the others; all keeps every epoch's. The history and the "
+        "choice are the same either way.",
+    )
 
 
 class PromotionConfig(FrozenConfig):

@@ -6,11 +6,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from flows.cli import backtest, models, plan, predict, run, sweep
+from flows.cli import backtest, gc, models, plan, predict, run, sweep
 from flows.cli.version import VersionAction
 
 # In the order ``bikeflow --help`` lists them.
-SUBCOMMANDS = (run, sweep, predict, plan, backtest, models)
+SUBCOMMANDS = (run, sweep, predict, plan, backtest, models, gc)
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.errors import ArtifactError
 from tasks.storage.store import FileRef
 
 
@@ -72,7 +73,7 @@ class DeviceInfo(BaseModel):
 
 
 class TrainingRun(BaseModel):
-    """A finished training: per-epoch history, one checkpoint per epoch, and the device."""
+    """A finished training: per-epoch history, the checkpoints it kept, and the device."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -84,6 +85,23 @@ class TrainingRun(BaseModel):
     tf_checkpoints: tuple[FileRef, ...] = ()
     # Epochs taken from the journal of an earlier, interrupted attempt (0: trained from scratch).
     resumed_from: int = 0
+    # The epoch of each checkpoint, when retention kept only some (training.keep_checkpoints:
+    # the chosen epoch and the last); empty: one checkpoint per epoch of the history, in order.
+    checkpoint_epochs: tuple[int, ...] = ()
+
+    def checkpoint_of(self, epoch: int) -> FileRef:
+        """The checkpoint saved after ``epoch`` (1-based); ArtifactError if it was not kept."""
+        epochs = self.checkpoint_epochs or tuple(record.epoch for record in self.history)
+        if len(epochs) != len(self.checkpoints):
+            raise ArtifactError(
+                f"{len(epochs)} epochs were recorded but {len(self.checkpoints)} checkpoints saved"
+            )
+        if epoch not in epochs:
+            raise ArtifactError(
+                f"epoch {epoch}'s checkpoint was not kept (kept: epochs {list(epochs)}); "
+                "rerun with training.keep_checkpoints: all to keep every epoch's"
+            )
+        return self.checkpoints[epochs.index(epoch)]
 
 
 class BestEpoch(BaseModel):

@@ -11,8 +11,10 @@ Prefect's own result store, plan through ``tasks.plan.result_files`` without imp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +136,10 @@ def record_material(records: Records, key: str, material: dict[str, Any]) -> Non
     path = records.folder / KEY_INDEX / str(material["task"]) / f"{key}.json"
     if not path.exists():
         write_file_atomic(path, json.dumps({"key": key, "material": material}).encode())
+    else:
+        # The key's last use: bikeflow gc keeps the records recent runs used.
+        with contextlib.suppress(OSError):
+            os.utime(path)
 
 
 def step_material(

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
 from prefect import task
 from prefect.logging import get_run_logger
 
-from schemas.errors import TrainingError
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import BestEpoch
-from tasks.training.task import EpochRecord, TrainingRun
+from tasks.training.epoch_choice import best_epoch_index
+from tasks.training.task import TrainingRun
 
-
-def best_epoch_index(history: Sequence[EpochRecord]) -> int:
-    """Index of the lowest finite validation loss; a tie goes to the earlier epoch."""
-    best: int | None = None
-    for index, record in enumerate(history):
-        if not math.isfinite(record.val_loss):
-            continue
-        # Strictly lower only, so an equal later loss never displaces an earlier epoch.
-        if best is None or record.val_loss < history[best].val_loss:
-            best = index
-    if best is None:
-        raise TrainingError(
-            f"no epoch of {len(history)} has a finite validation loss: training diverged "
-            "(try a lower learning_rate)"
-        )
-    return best
+__all__ = ["best_epoch_index", "select_best_epoch"]
 
 
 @task(
@@ -39,13 +21,8 @@ def best_epoch_index(history: Sequence[EpochRecord]) -> int:
 )
 def select_best_epoch(run: TrainingRun) -> BestEpoch:
     """Pick the epoch with the lowest validation loss (never looks at the test window)."""
-    if len(run.history) != len(run.checkpoints):
-        raise TrainingError(
-            f"{len(run.history)} epochs were recorded but {len(run.checkpoints)} checkpoints saved"
-        )
-    index = best_epoch_index(run.history)
-    record = run.history[index]
+    record = run.history[best_epoch_index(run.history)]
     get_run_logger().info("best epoch %d: val_loss=%.4f", record.epoch, record.val_loss)
-    return BestEpoch(
-        epoch=record.epoch, val_loss=record.val_loss, loss=record.loss, model=run.checkpoints[index]
-    )
+    # A retained-away epoch has no checkpoint (training.keep_checkpoints), the chosen one has.
+    model = run.checkpoint_of(record.epoch)
+    return BestEpoch(epoch=record.epoch, val_loss=record.val_loss, loss=record.loss, model=model)

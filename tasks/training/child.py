@@ -25,17 +25,19 @@ def _emit(stream: IO[str], event: str, **fields: Any) -> None:
 
 def serve(request: FitRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
+    from tasks.training.retention import retain_checkpoints
     from tasks.training.tf_core import train_arrays
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
 
     # tf-core trains by hand; every other zoo entry goes through Keras fit.
+    job = request.job()
     run = train_arrays(
-        request.job(),
-        log=lambda message: _emit(protocol, "log", message=message),
-        on_epoch=on_epoch,
+        job, log=lambda message: _emit(protocol, "log", message=message), on_epoch=on_epoch
     )
+    # training.keep_checkpoints: the chosen epoch's and the last stay, the others go.
+    run = retain_checkpoints(job, run)
     _emit(protocol, "result", run=run.model_dump(mode="json"))
 
 

@@ -34,29 +34,39 @@ class EpochJournal:
 
     def completed(
         self, log: Callable[[str], None] = lambda message: None
-    ) -> list[tuple[EpochRecord, FileRef]]:
+    ) -> list[tuple[EpochRecord, FileRef | None]]:
         """The completed epochs, in order, up to the first whose checkpoint is not intact.
 
-        None when they were trained under other library versions (``log`` says which).
+        An epoch whose checkpoint retention deleted (``None``) keeps its record; the list
+        ends at an epoch with a checkpoint, the one a resume loads. Empty when they were
+        trained under other library versions (``log`` says which).
         """
         content = read_journal(self.store, self.name) or {}
         refusal = resume_refusal(content, TRAINING_LIBRARIES)
         if refusal is not None:
             log(refusal)
             return []
-        done: list[tuple[EpochRecord, FileRef]] = []
+        done: list[tuple[EpochRecord, FileRef | None]] = []
         for entry in content.get("epochs", []):
             record = EpochRecord.model_validate(entry["record"])
-            checkpoint = FileRef.model_validate(entry["checkpoint"])
-            if record.epoch != len(done) + 1 or not is_intact(checkpoint):
+            kept = entry.get("checkpoint")
+            checkpoint = None if kept is None else FileRef.model_validate(kept)
+            if record.epoch != len(done) + 1 or (
+                checkpoint is not None and not is_intact(checkpoint)
+            ):
                 break
             done.append((record, checkpoint))
+        while done and done[-1][1] is None:
+            done.pop()
         return done
 
-    def record(self, done: list[tuple[EpochRecord, FileRef]]) -> None:
-        """Replace the journal with these completed epochs."""
+    def record(self, done: list[tuple[EpochRecord, FileRef | None]]) -> None:
+        """Replace the journal with these completed epochs (None: a checkpoint not kept)."""
         epochs = [
-            {"record": record.model_dump(), "checkpoint": checkpoint.model_dump()}
+            {
+                "record": record.model_dump(),
+                "checkpoint": None if checkpoint is None else checkpoint.model_dump(),
+            }
             for record, checkpoint in done
         ]
         libraries = library_versions(TRAINING_LIBRARIES)

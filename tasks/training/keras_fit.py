@@ -18,6 +18,7 @@ import numpy as np
 from tasks.models.zoo import build_model, input_blocks, make_optimizer, pack_inputs
 from tasks.storage.descriptors import DeviceInfo, EpochRecord, TrainingRun
 from tasks.storage.store import ArtifactStore, FileRef, verify
+from tasks.training.retention import present_checkpoints
 
 if TYPE_CHECKING:
     import keras
@@ -213,12 +214,15 @@ def fit_model(
             shuffle=False,  # the tf.data stream is already in each epoch's order
             verbose=0,
         )
+    # A resume from a journal retention rewrote has no checkpoint for some epochs.
+    kept, kept_epochs = present_checkpoints(history, checkpoints)
     return TrainingRun(
         history=tuple(history),
-        checkpoints=tuple(checkpoints),
+        checkpoints=kept,
         device=device,
         seconds=time.perf_counter() - started,
         resumed_from=initial_epoch,
+        checkpoint_epochs=kept_epochs,
     )
 
 
@@ -251,7 +255,7 @@ def _datasets(tf: Any, job: FitJob, initial_epoch: int) -> tuple[Any, Any]:
 
 def _compiled_model(
     job: FitJob,
-    done: list[tuple[EpochRecord, FileRef]],
+    done: list[tuple[EpochRecord, FileRef | None]],
     steps_per_epoch: int,
     log: Callable[[str], None],
 ) -> keras.Model:
@@ -268,9 +272,11 @@ def _compiled_model(
     if done:
         # The .keras checkpoint holds the optimizer's variables too (momentum, step count
         # and so the decayed learning rate); safe_mode refuses any code inside the file.
-        model = keras.saving.load_model(verify(done[-1][1]), compile=True, safe_mode=True)
+        last = done[-1][1]  # the journal's last epoch always has its checkpoint
+        assert last is not None
+        model = keras.saving.load_model(verify(last), compile=True, safe_mode=True)
         model.compile(optimizer=model.optimizer, **compile_options)
-        log(f"resuming after epoch {len(done)} from {done[-1][1].path}")
+        log(f"resuming after epoch {len(done)} from {last.path}")
         return model
     station_rows = 0 if job.stations is None else job.stations.rows
     model = build_model(job.model, job.x_train.shape[1], station_rows)
@@ -280,15 +286,15 @@ def _compiled_model(
 
 def _epoch_callback(
     job: FitJob,
-    done: list[tuple[EpochRecord, FileRef]],
+    done: list[tuple[EpochRecord, FileRef | None]],
     optimizer: Any,
     save_checkpoint: Callable[[keras.Model], FileRef],
     on_epoch: Callable[[EpochRecord], None],
-) -> tuple[keras.callbacks.Callback, list[EpochRecord], list[FileRef]]:
+) -> tuple[keras.callbacks.Callback, list[EpochRecord], list[FileRef | None]]:
     """A callback that checkpoints and journals every epoch, and the lists it fills."""
     import keras
 
-    checkpoints: list[FileRef] = [checkpoint for _, checkpoint in done]
+    checkpoints: list[FileRef | None] = [checkpoint for _, checkpoint in done]
     history: list[EpochRecord] = [record for record, _ in done]
     journal = job.journal
 

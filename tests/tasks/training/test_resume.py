@@ -26,7 +26,7 @@ pytestmark = pytest.mark.slow
 EPOCHS = 4
 
 
-def _request(root: Path, train_rows: int = 1600) -> FitRequest:
+def _request(root: Path, train_rows: int = 1600, keep: str = "chosen") -> FitRequest:
     rng = np.random.default_rng(0)
     rows = train_rows + 200
     x = rng.normal(0, 1, (rows, 11)).astype(np.float32)
@@ -54,7 +54,9 @@ def _request(root: Path, train_rows: int = 1600) -> FitRequest:
         **{name: store.put_array(array) for name, array in arrays.items()},
     )
     # The seed's batch size 4: 400 steps an epoch, long enough to be killed in the middle.
-    training = TrainingConfig(epochs=EPOCHS, batch_size=4, learning_rate=0.02, seed=11)
+    training = TrainingConfig(
+        epochs=EPOCHS, batch_size=4, learning_rate=0.02, seed=11, keep_checkpoints=keep
+    )
     return FitRequest(data=data, model=ModelConfig(), training=training, store_root=str(root))
 
 
@@ -118,10 +120,16 @@ def test_killed_training_resumes_from_its_last_epoch_with_identical_results(tmp_
     assert resumed.history == uninterrupted.history
     best = min(resumed.history, key=lambda r: (r.val_loss, r.epoch))
     assert best == min(uninterrupted.history, key=lambda r: (r.val_loss, r.epoch))
+    # keep_checkpoints: chosen (the default): once finished, only the chosen and last remain.
+    assert resumed.checkpoint_epochs == tuple(sorted({best.epoch, EPOCHS}))
+    assert {str(p) for p in (tmp_path / "b").rglob("*.keras")} == {
+        c.path for c in resumed.checkpoints
+    }
 
 
 def test_a_damaged_checkpoint_resumes_from_the_epoch_before_it(tmp_path: Path):
-    request = _request(tmp_path, train_rows=400)
+    # Every epoch's checkpoint kept, so the one before the damaged one is there.
+    request = _request(tmp_path, train_rows=400, keep="all")
     request = request.model_copy(
         update={"training": request.training.model_copy(update={"epochs": 2})}
     )
