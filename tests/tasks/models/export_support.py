@@ -46,20 +46,19 @@ import tensorflow as tf
 
 serve = tf.saved_model.load(model_dir).signatures["serving_default"]
 _, specs = serve.structured_input_signature
-request = json.loads(Path(request_file).read_text())
-response = {
-    "inputs": {name: spec.dtype.name for name, spec in specs.items()},
-    "project_on_path": on_path,
-}
-try:
-    tensors = {name: tf.constant(request[name], spec.dtype) for name, spec in specs.items()}
-    response["outputs"] = {name: value.numpy().tolist() for name, value in serve(**tensors).items()}
-except tf.errors.InvalidArgumentError as error:
-    response["error"] = error.message
-response["bikeflow_modules"] = sorted(
-    name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES
-)
-Path(response_file).write_text(json.dumps(response))
+responses = []
+for request in json.loads(Path(request_file).read_text()):
+    response = {"inputs": {name: spec.dtype.name for name, spec in specs.items()}}
+    try:
+        tensors = {name: tf.constant(request[name], spec.dtype) for name, spec in specs.items()}
+        outputs = serve(**tensors)
+        response["outputs"] = {name: value.numpy().tolist() for name, value in outputs.items()}
+    except tf.errors.InvalidArgumentError as error:
+        response["error"] = error.message
+    responses.append(response)
+imported = sorted(name for name in sys.modules if name.split(".")[0] in PROJECT_PACKAGES)
+answer = {"responses": responses, "bikeflow_modules": imported, "project_on_path": on_path}
+Path(response_file).write_text(json.dumps(answer))
 """
 
 
