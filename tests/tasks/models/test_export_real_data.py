@@ -65,7 +65,9 @@ def test_the_exported_champion_serves_what_bikeflow_predicts_on_the_last_100_day
     result = predict_and_serve(paths["models"], last_days, tmp_path / "check")
     print(
         f"{preset}: trained in {trained - started:.0f} s, predicted, exported and served in "
-        f"{time.monotonic() - trained:.0f} s; largest distance {result['largest_distance']:.4f}"
+        f"{time.monotonic() - trained:.0f} s; largest distance {result['largest_distance']:.4f}; "
+        f"same counts {np.mean(result['predicted_cnt'] == result['counts']):.0%}; first bikes "
+        f"{np.round(result['bikes'][:3], 3).tolist()}, counts {result['counts'][:3].tolist()}"
     )
     assert len(result["counts"]) == 100
     # bikeflow predict writes rounded counts: half a bike, and float32's summation order.
