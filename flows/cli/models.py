@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from flows.cli.common import describe_config_error
+from flows.cli.models_export import add_export_parser
 from schemas.config import PredictConfig
 from schemas.errors import BikeflowError
 from schemas.paths import DataFolder
@@ -216,7 +217,7 @@ def add_unpin(parent: Any) -> None:
 
 
 # In the order ``bikeflow models --help`` lists them; one entry per operation.
-OPERATIONS = (add_list, add_show, add_promote, add_rollback, add_pin, add_unpin)
+OPERATIONS = (add_list, add_show, add_promote, add_rollback, add_pin, add_unpin, add_export_parser)
 
 
 def add_parser(commands: Any) -> None:
