@@ -114,19 +114,31 @@ class LiveDisplay:
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
+        from rich.table import Column
 
         self.trainings = Trainings()
         self._lock = threading.Lock()
         self.steps_done = 0
+
+        # The numbers keep their width on a narrow terminal; the texts give way.
+        def numbers(width: int) -> Column:
+            return Column(no_wrap=True, min_width=width)
+
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
+            TextColumn(
+                "{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis")
+            ),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(table_column=numbers(7)),
+            TimeElapsedColumn(table_column=numbers(7)),
             TextColumn("ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[detail]}"),
+            TimeRemainingColumn(table_column=numbers(7)),
+            # The detail takes what the numbers leave of a narrow terminal.
+            TextColumn(
+                "{task.fields[detail]}",
+                table_column=Column(no_wrap=True, overflow="ellipsis"),
+            ),
             console=console,
             transient=True,
         )
@@ -142,7 +154,7 @@ class LiveDisplay:
                 self.steps,
                 description=f"step {self.steps_done}",
                 completed=self.steps_done,
-                detail=f"{step}: {state}",
+                detail=f"{step} {state}",
             )
 
     def epoch(self, event: EpochProgress) -> None:
@@ -152,7 +164,7 @@ class LiveDisplay:
             count = len(self.trainings.latest)
             self.progress.update(
                 self.epochs,
-                description=f"train_model: {count} training(s) x {event.epochs} epochs",
+                description=f"{count} training(s) x {event.epochs} epochs",
                 total=self.trainings.total,
                 completed=self.trainings.done,
                 detail=self.trainings.describe(),

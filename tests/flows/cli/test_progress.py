@@ -65,8 +65,8 @@ def test_the_live_display_shows_the_step_trainings_epochs_loss_and_eta_on_a_term
 
     shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())
     assert "\x1b[" in screen.getvalue()  # drawn as a terminal display
-    assert "check_new_data: Completed" in shown
-    assert "train_model: 2 training(s) x 4 epochs" in shown
+    assert "check_new_data Completed" in shown
+    assert "2 training(s) x 4 epochs" in shown
     assert "4/8" in shown  # epochs done over planned, across the trainings
     assert "seed b: epoch 2/4, val_loss 0.5000" in shown
     assert "ETA" in shown
