@@ -17,7 +17,7 @@ from flows.prepare import prepare_data
 from schemas.config import RetrainConfig
 from tasks.error_logs import install_user_error_filter
 from tasks.evaluation.evaluate import evaluate_model
-from tasks.evaluation.publish import RunSummary, publish_run
+from tasks.evaluation.publish import PromotionNote, RunSummary, publish_run
 from tasks.preflight import check_paths
 from tasks.promotion.new_data import check_new_data, report_no_new_data
 from tasks.promotion.task import promote_model
@@ -43,5 +43,6 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B00
     model = assemble_forecaster(members, config.model, config.training, config.store_root)
     evaluation = evaluate_model(model.best, data, table, plan, config.store_root, model.model)
     summary = publish_run(config, table, plan, data, model, evaluation, new_data)
-    promote_model(config, table, plan, data, model, evaluation)
-    return summary
+    decision = promote_model(config, table, plan, data, model, evaluation)
+    note = PromotionNote.model_validate(decision, from_attributes=True)
+    return summary.model_copy(update={"promotion": note})

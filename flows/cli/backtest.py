@@ -74,4 +74,4 @@ def run_backtest(args: argparse.Namespace) -> int:
     config = config_or_none(lambda: build_backtest_config(args), "backtest configuration")
     if config is None:
         return 1
-    return run_flow("flows.backtest:backtest", config, "backtest", print_backtest)
+    return run_flow("flows.backtest:backtest", config, "backtest", print_backtest, args.verbosity)

@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 import types
 import typing
 from collections.abc import Callable
@@ -36,8 +37,25 @@ def _flag_type(annotation: Any) -> tuple[Any, list[Any] | None]:
     if isinstance(annotation, types.UnionType):
         annotation = next(arg for arg in typing.get_args(annotation) if arg is not type(None))
     if annotation is bool:
-        return lambda text: text.lower() in ("1", "true", "yes", "on"), None
+        return parse_bool, None
     return annotation, None
+
+
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+# sysexits.h: EX_SOFTWARE, an internal software error (a bug of ours, not the user's).
+EXIT_BUG = 70
+
+
+def parse_bool(text: str) -> bool:
+    """A true/false flag's value; anything but true/false/yes/no/1/0 is a usage error."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    # argparse turns this into "argument --refit: ...", exit 2.
+    raise argparse.ArgumentTypeError(f"expected true/false/yes/no/1/0, got {text!r}")
 
 
 def add_config_flags(
@@ -100,30 +118,39 @@ def describe_config_error(error: Exception) -> str:
     return "; ".join(parts)
 
 
-def run_and_report(flow: Any, config: Any, action: str) -> tuple[int, Any]:
-    """Run a flow; return (0, its result), or print why it failed and return (1, None).
+def run_and_report(
+    flow: Any, config: Any, action: str, verbosity: str = "verbose"
+) -> tuple[int, Any]:
+    """Run a flow; return (0, its result), or print why it failed: (1, None) for a user error,
+    (70, None) for a bug.
 
     A user error (``BikeflowError``) is printed as one paragraph, and Prefect's own lines
     about it stay off the terminal meanwhile, so it is said once, without a traceback. Any
-    other exception is a bug: Prefect has logged its traceback, and the last line names it.
+    other exception is a bug: Prefect has logged its traceback (printed here under --quiet,
+    which keeps Prefect's console silent), and the last line names it. ``verbosity``:
+    ``default``, ``quiet`` or ``verbose`` (tasks/progress_display.py); ``verbose`` is Prefect's
+    console as it is, with no display.
     """
     from schemas.errors import BikeflowError
     from tasks.error_logs import console_quiet_for_user_errors
+    from tasks.progress_display import showing_progress
 
-    with console_quiet_for_user_errors():
+    with console_quiet_for_user_errors(), showing_progress(verbosity):
         state = flow(config, return_state=True)
     if state.is_completed():
         return 0, state.result()
     failure = state.result(raise_on_failure=False)
     if isinstance(failure, BikeflowError):
         print(f"bikeflow: {action} failed: {failure}", file=sys.stderr)
-    else:
-        print(
-            f"bikeflow: {action} failed ({state.name}) on an unexpected "
-            f"{type(failure).__name__}: {failure} (a bug; the traceback is above)",
-            file=sys.stderr,
-        )
-    return 1, None
+        return 1, None
+    if verbosity == "quiet" and isinstance(failure, BaseException):
+        traceback.print_exception(failure, file=sys.stderr)
+    print(
+        f"bikeflow: {action} failed ({state.name}) on an unexpected "
+        f"{type(failure).__name__}: {failure} (a bug; the traceback is above)",
+        file=sys.stderr,
+    )
+    return EXIT_BUG, None
 
 
 def prepare_local_server() -> None:
@@ -146,14 +173,40 @@ def add_config_command(
     description: str,
     config_help: str = "YAML or JSON file of config fields",
     own_flags: Callable[[argparse.ArgumentParser], None] | None = None,
+    runs_a_flow: bool = True,
 ) -> argparse.ArgumentParser:
-    """A subcommand whose flags are ``model``'s fields (after ``--config`` and its own flags)."""
+    """A subcommand whose flags are ``model``'s fields (after ``--config`` and its own flags).
+
+    A subcommand that runs a flow also takes ``--quiet`` and ``--verbose``.
+    """
     parser = commands.add_parser(name, help=help, description=description)
     parser.add_argument("--config", metavar="FILE", help=config_help)
+    if runs_a_flow:
+        add_verbosity_flags(parser)
     if own_flags is not None:
         own_flags(parser)
     parser.set_defaults(config_destinations=add_config_flags(parser, model), handler=handler)
     return parser
+
+
+def add_verbosity_flags(parser: argparse.ArgumentParser) -> None:
+    """``--quiet`` and ``--verbose`` (one at most); ``args.verbosity`` is ``default`` without."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const="quiet",
+        help="print only the summary (or the error): no progress, no Prefect log",
+    )
+    group.add_argument(
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const="verbose",
+        help="print Prefect's full log (every task run's INFO lines) instead of the progress",
+    )
+    parser.set_defaults(verbosity="default")
 
 
 def config_or_none(build: Callable[[], Any], what: str = "configuration") -> Any | None:
@@ -166,12 +219,17 @@ def config_or_none(build: Callable[[], Any], what: str = "configuration") -> Any
 
 
 def run_flow(
-    flow: str | Callable[[], Any], config: Any, action: str, report: Callable[[Any], None]
+    flow: str | Callable[[], Any],
+    config: Any,
+    action: str,
+    report: Callable[[Any], None],
+    verbosity: str = "default",
 ) -> int:
     """Run a flow (``"module:name"``, or a function that loads it) and print its report.
 
     The flow is loaded only after the local server's settings are in place (Prefect reads
     them on import), so ``--help`` and bad flags answer without loading Prefect at all.
+    ``verbosity`` is the command's ``--quiet``/``--verbose`` (``args.verbosity``).
     """
     prepare_local_server()
     if isinstance(flow, str):
@@ -179,7 +237,7 @@ def run_flow(
         loaded = getattr(importlib.import_module(module), name)
     else:
         loaded = flow()
-    code, result = run_and_report(loaded, config, action)
+    code, result = run_and_report(loaded, config, action, verbosity)
     if code == 0:
         report(result)
     return code

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import traceback
 from collections.abc import Sequence
 
 from flows.cli import backtest, gc, models, plan, predict, run, sweep
+from flows.cli.common import EXIT_BUG
 from flows.cli.version import VersionAction
 
 # In the order ``bikeflow --help`` lists them.
 SUBCOMMANDS = (run, sweep, predict, plan, backtest, models, gc)
 
+EXIT_CODES = """exit codes:
+  0   success
+  1   a user error: bad data, source or config, a refused path, no champion (one paragraph)
+  2   a usage error: an unknown flag, a bad flag value (argparse)
+  70  a bug (EX_SOFTWARE): its traceback is printed; please report it"""
+
 
 def make_parser() -> argparse.ArgumentParser:
     """The ``bikeflow`` argument parser: each subcommand's parser sets its ``handler``."""
     parser = argparse.ArgumentParser(
-        prog="bikeflow", description="Retrain the bike-sharing demand model with Prefect."
+        prog="bikeflow",
+        description="Retrain the bike-sharing demand model with Prefect.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action=VersionAction)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -26,13 +38,21 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``bikeflow`` command; returns the process exit code.
+    """Entry point of the ``bikeflow`` command; returns the process exit code (``EXIT_CODES``).
 
-    0 on success; 1 for any user error (bad config, bad data, bad source, refused path,
-    missing champion) and for a bug; 2 only for argparse's own usage errors (unknown flag).
+    An exception that escapes a handler is a bug of ours: its traceback, then 70.
     """
     args = make_parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except Exception as error:
+        traceback.print_exc()
+        print(
+            f"bikeflow: {args.command} failed on an unexpected {type(error).__name__}: {error} "
+            "(a bug; the traceback is above)",
+            file=sys.stderr,
+        )
+        return EXIT_BUG
 
 
 def console_main() -> int:
@@ -40,7 +60,12 @@ def console_main() -> int:
     from flows.cli.quiet import quiet_tensorflow_startup
 
     quiet_tensorflow_startup()
-    return main()
+    code = main()
+    if "--verbose" not in sys.argv[1:]:
+        # The command has said all it has to say; Prefect's exit handlers would still log
+        # "Stopping temporary server ..." at INFO on the terminal.
+        logging.getLogger("prefect").setLevel(logging.WARNING)
+    return code
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ def add_parser(commands: Any) -> None:
         help="show which retrain steps a run would reuse (cached) or run, and why",
         description="Plan the retrain flow without running it. Takes the same flags and "
         "--config file as `bikeflow run`.",
+        runs_a_flow=False,
     )
 
 

@@ -31,7 +31,9 @@ def run_predict(args: argparse.Namespace) -> int:
     )
     if config is None:
         return 1
-    return run_flow("flows.predict:predict_batch", config, "batch prediction", print_prediction)
+    return run_flow(
+        "flows.predict:predict_batch", config, "batch prediction", print_prediction, args.verbosity
+    )
 
 
 def print_prediction(summary: Any) -> None:

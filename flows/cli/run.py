@@ -46,6 +46,18 @@ def print_summary(summary: Any) -> None:
 
     if summary.new_data is not None:
         print(f"  {summary.new_data.summary}")
+    if summary.promotion is not None:
+        print(f"  promotion:       {promotion_text(summary.promotion)}")
+
+
+def promotion_text(note: Any) -> str:
+    """The decision in one line: promoted or kept, which version is champion, and why."""
+    if note.outcome == "rejected":
+        verdict = f"kept the champion {note.champion_after}"
+    else:
+        verdict = f"promoted {note.challenger} to champion"
+        verdict += " (the first)" if note.outcome == "first-champion" else ""
+    return f"{verdict}: {note.reason}"
 
 
 def run_retrain(args: argparse.Namespace) -> int:
@@ -53,4 +65,4 @@ def run_retrain(args: argparse.Namespace) -> int:
     config = config_or_none(lambda: build_config(RetrainConfig, args.config_destinations, args))
     if config is None:
         return 1
-    return run_flow("flows.retrain:retrain", config, "retraining", print_summary)
+    return run_flow("flows.retrain:retrain", config, "retraining", print_summary, args.verbosity)

@@ -140,7 +140,7 @@ def run_sweep(args: argparse.Namespace) -> int:
     except (ValueError, ImportError) as error:
         print(f"bikeflow: invalid task runner: {error}", file=sys.stderr)
         return 1
-    return run_flow(lambda: _sweep_flow(runner), config, "sweep", print_leaderboard)
+    return run_flow(lambda: _sweep_flow(runner), config, "sweep", print_leaderboard, args.verbosity)
 
 
 def _sweep_flow(runner: Any) -> Any:

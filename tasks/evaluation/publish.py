@@ -34,6 +34,17 @@ OUTPUT_FILES = (
 )
 
 
+class PromotionNote(BaseModel):
+    """The promotion decision as the run's summary states it (the registry keeps the record)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    outcome: str  # first-champion, promoted or rejected (tasks.promotion.registry.Decision)
+    reason: str  # the evidence, in words
+    challenger: str
+    champion_after: str
+
+
 class RunSummary(BaseModel):
     """What a retraining run produced, in a few numbers and one folder."""
 
@@ -52,6 +63,8 @@ class RunSummary(BaseModel):
     # False when a ``retrain_when: new-data`` run found none and ended before training.
     new_data: NewDataReport | None = None
     trained: bool = True
+    # Set by the retrain flow once promote_model has decided (None: the run ended before).
+    promotion: PromotionNote | None = None
 
 
 def history_csv(model: Forecaster) -> bytes:

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, cast
 from prefect import task
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.logging import get_run_logger
+from prefect.runtime import task_run
 
 from schemas.config import ModelConfig, TrainingConfig
 from schemas.errors import TrainingError
 from tasks.prepare.normalise import NormalisedData
+from tasks.progress import report_epoch
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.training.job import EpochJournal, FitJob, StationInputs
 
@@ -177,6 +179,8 @@ def train_model(
         "UUID", create_progress_artifact(progress=0.0, description="Training epochs completed")
     )
 
+    run_name = str(task_run.name or progress)
+
     def on_epoch(record: EpochRecord, epochs: int) -> None:
         logger.info(
             "epoch %d/%d: loss=%.4f val_loss=%.4f lr=%.3g",
@@ -187,6 +191,8 @@ def train_model(
             record.learning_rate,
         )
         update_progress_artifact(progress, 100.0 * record.epoch / epochs)
+        # For the command's own display (tasks/progress.py); a no-op on a worker.
+        report_epoch(run_name, f"seed {training.seed}", record.epoch, epochs, record.val_loss)
 
     request = FitRequest(data=data, model=model, training=training, store_root=store_root)
     preload_keras()
