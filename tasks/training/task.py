@@ -82,14 +82,15 @@ def run_training_process(
     # The child must import the same code as this process, wherever the flow was loaded from.
     env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # The child works in this process's folder, so a relative store root names the same store
+    # (-P: that folder is not put on the child's import path; the code comes from PYTHONPATH).
     process = subprocess.Popen(
-        [sys.executable, "-m", "tasks.training.child"],
+        [sys.executable, "-P", "-m", "tasks.training.child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
-        cwd=project_root,
     )
     stderr_tail: deque[str] = deque(maxlen=40)
 
