@@ -29,6 +29,7 @@ def promote_model(
 ) -> Decision:
     """Register the run's model and make it champion only if it beats the champion's re-score."""
     registry = Registry(config.registry_root)
+    registry.lock_timeout_minutes = config.promotion.lock_timeout_minutes
     metrics = build_metrics(config, table, plan, model, evaluation)
     challenger = registry.register(
         model.model, data.statistics_file, metrics, table.source_sha256, plan.test

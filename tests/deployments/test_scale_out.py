@@ -32,6 +32,7 @@ from tests.deployments.conftest import (
     base_env,
     free_port,
     make_folders,
+    source_allow_list,
     start_server,
     start_worker,
     stop,
@@ -93,7 +94,8 @@ def scaled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ScaledStack]:
             stack.cli("--no-prompt", "deploy", "--all")
             workers = {}
             for name in WORKERS:
-                workers[name] = start_worker(client_env, logs, elsewhere, limit=1, name=name)
+                worker_env = {**client_env, **source_allow_list(data)}
+                workers[name] = start_worker(worker_env, logs, elsewhere, limit=1, name=name)
                 processes.append(workers[name])
             yield ScaledStack(stack, database_url, database_password, auth_string, workers)
         finally:
