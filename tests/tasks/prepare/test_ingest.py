@@ -176,16 +176,14 @@ def test_download_that_keeps_failing_leaves_no_file(tmp_path: Path, http_server,
 
 
 def test_a_404_fails_at_once(tmp_path: Path, http_server, monkeypatch: pytest.MonkeyPatch):
-    # The default waits: a retry would take seconds, and the one request shows there is none.
+    # The default waits, as a worker has them; the one request shows there was no retry.
     monkeypatch.delenv(RETRY_BASE_ENV, raising=False)
     url, handler = http_server
     handler.failures_left, handler.failure_status = 100, 404
-    started = time.monotonic()
     with pytest.raises(SourceError, match=r"answered HTTP 404 Not Found$") as raised:
         ingest_source(f"{url}/day.csv", str(tmp_path / "store"))
     assert not isinstance(raised.value, SourceUnavailableError)
     assert handler.requests == 1
-    assert time.monotonic() - started < 1.5
 
 
 def test_retry_waits_cover_a_minute_and_grow_to_a_cap(monkeypatch: pytest.MonkeyPatch):
