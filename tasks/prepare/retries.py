@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from prefect.context import TaskRunContext
+from prefect.logging.loggers import task_run_logger
 from prefect.tasks import exponential_backoff
 
 from schemas.errors import SourceUnavailableError
@@ -94,4 +95,15 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
             error = state.result(raise_on_failure=False)
         except Exception:  # an unreadable failure is no transient download failure
             return False
-    return isinstance(error, SourceUnavailableError)
+    if isinstance(error, SourceUnavailableError):
+        return True
+    if isinstance(error, BaseException):
+        # Prefect logs a failure it does not retry only once no retries are left; this one
+        # fails the task now, so it is logged here as Prefect logs a task without retries
+        # (with the error attached: tasks/error_logs.py then treats a user error as such).
+        task_run_logger(task_run, task=task).error(
+            "Task run failed with exception: %r",
+            error,
+            exc_info=(type(error), error, error.__traceback__),
+        )
+    return False
