@@ -4,14 +4,19 @@ stops after three tries."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from prefect import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.events.actions import ChangeFlowRunState
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from prefect.events.schemas.events import Resource
+from prefect.settings import PREFECT_API_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted((ROOT / "deploy" / "automations").glob("*.yaml"))
@@ -70,3 +75,30 @@ def test_a_crashed_retraining_run_is_resubmitted_at_most_three_times():
     (action,) = automation.actions
     assert isinstance(action, ChangeFlowRunState)
     assert action.state == StateType.SCHEDULED and action.name == "AwaitingRetry"
+
+
+def test_the_files_apply_to_a_server_with_the_prefect_cli():
+    # This session's Prefect server (tests/conftest.py), with the command docs/scale-out.md runs.
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    prefect = str(Path(sys.executable).parent / "prefect")
+    created = []
+    try:
+        for path in FILES:
+            done = subprocess.run(
+                [prefect, "automation", "create", "--from-file", str(path)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            name = yaml.safe_load(path.read_text())["name"]
+            with get_client(sync_client=True) as client:
+                (stored,) = client.read_automations_by_name(name)
+            created.append(stored.id)
+            assert stored.trigger == _automation(str(path.relative_to(ROOT))).trigger
+    finally:
+        # Gone again, so that they act on no other test's flow runs.
+        with get_client(sync_client=True) as client:
+            for automation_id in created:
+                client.delete_automation(automation_id)
