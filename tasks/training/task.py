@@ -167,8 +167,8 @@ def timeout_error(request: FitRequest, last_epoch: int) -> TrainingTimeoutError:
         f"training timed out: the {request.model.architecture} member with seed "
         f"{training.seed} ran past training.timeout_minutes ({training.timeout_minutes:g} "
         f"min) and was stopped {reached}; its process was killed. Raise "
-        "training.timeout_minutes if it was only slow; a rerun with the same config resumes "
-        "from its last checkpoint."
+        "training.timeout_minutes if it was only slow: a rerun resumes from its last "
+        "checkpoint."
     )
 
 

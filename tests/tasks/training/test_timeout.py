@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 
 # Long enough for a busy machine to start TensorFlow and finish epoch 1 before it fires.
 TIMEOUT_MINUTES = 0.5
+OTHER_EPOCHS = 9
 
 
 @flow(name="train-with-timeout")
@@ -68,3 +69,13 @@ def test_a_hung_training_is_killed_at_its_timeout_and_the_run_fails(tmp_path: Pa
     assert _children_running("tasks.training.child") == []
     for pid in stopped:  # killed and reaped: no process of that id is left
         assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_longer_timeout_resumes_the_same_journal(tmp_path: Path):
+    request = _request(tmp_path, train_rows=40)
+    longer = request.training.model_copy(update={"timeout_minutes": 600.0})
+    assert request.model_copy(update={"training": longer}).journal_name() == request.journal_name()
+    more_epochs = request.training.model_copy(update={"epochs": OTHER_EPOCHS})
+    assert request.model_copy(update={"training": more_epochs}).journal_name() != (
+        request.journal_name()
+    )
