@@ -180,6 +180,15 @@ class TrainingConfig(FrozenConfig):
         "starts from it) and deletes the others; all keeps every epoch's. The history and the "
         "choice are the same either way.",
     )
+    # Operations (issue 21): how long a training may run.
+    timeout_minutes: float = Field(
+        120.0,
+        gt=0.0,
+        le=10_080.0,
+        description="Longest one training (one member, or its refit) may run, in minutes "
+        "(fractions allowed); past it the training process is killed and the run fails "
+        "naming the member and the epoch reached. At most a week.",
+    )
 
 
 class PromotionConfig(FrozenConfig):
@@ -214,6 +223,14 @@ class PromotionConfig(FrozenConfig):
         le=1e6,
         description="point rule: how many bikes lower the challenger's test RMSE must be "
         "(0: any strictly lower RMSE wins).",
+    )
+    # Operations (issue 21): how long a promotion waits for another one to finish.
+    lock_timeout_minutes: float = Field(
+        10.0,
+        gt=0.0,
+        le=1_440.0,
+        description="Longest a promotion waits for the model registry's lock (another run "
+        "promoting into the same registry) before it fails naming the lock file, in minutes.",
     )
 
 

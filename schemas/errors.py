@@ -19,6 +19,10 @@ class SourceRefusedError(SourceError, ValueError):
     """A source outside the folders and hosts the deployment allows (BIKEFLOW_SOURCE_*)."""
 
 
+class SourceUnavailableError(SourceError):
+    """A download failed in a way worth another attempt: a connection error, a 5xx, a 429."""
+
+
 class PathRefusedError(BikeflowError, ValueError):
     """A path the run would write is refused: outside the roots, or not bikeflow's to replace."""
 
@@ -33,6 +37,14 @@ class SplitError(BikeflowError):
 
 class TrainingError(BikeflowError):
     """Training produced no usable model (for example every loss was NaN)."""
+
+
+class TrainingTimeoutError(TrainingError):
+    """A training ran past ``training.timeout_minutes``; its child process was killed."""
+
+
+class RegistryLockTimeoutError(BikeflowError):
+    """The registry's promotion lock stayed held past ``promotion.lock_timeout_minutes``."""
 
 
 class NoChampionError(BikeflowError):

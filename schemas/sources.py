@@ -7,11 +7,20 @@ either one turns the allow-list on, and then a source must be listed in one of t
 worker that lists only hosts reads no local files. With neither set every local file and
 http(s) URL is allowed, as for local CLI use. The check needs no byte of the source and no
 connection, and ``tasks/prepare/ingest.py`` runs it again before each request, redirects included.
+
+Safe worker defaults: a flow run started by a worker or runner (a deployment, the UI) with
+neither variable set reads only the checkout's ``data/`` folder and the UCI dataset's host
+(``archive.ics.uci.edu``). The checkout is the folder holding this package and a
+``pyproject.toml``; an installed package has none, and then ``data/`` is the working folder's.
+Such a run is recognised by ``PREFECT__FLOW_RUN_ID``, which Prefect's workers and runners set
+in the process of every flow run they start, and which ``bikeflow run`` never sets. Local CLI
+runs keep reading any file or URL the user names.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +36,10 @@ SOURCE_HOSTS_ENV = "BIKEFLOW_SOURCE_HOSTS"
 _WHERE_READ = "sources_checked_where_read"
 CHECKED_WHERE_READ = {_WHERE_READ: True}
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Set by Prefect's workers and runners in each flow run's process (prefect.runtime reads it).
+FLOW_RUN_ENV = "PREFECT__FLOW_RUN_ID"
+UCI_HOST = "archive.ics.uci.edu"
+_PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def source_roots() -> tuple[Path, ...]:
@@ -41,9 +54,53 @@ def source_hosts() -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in parts if part.strip())
 
 
+def default_data_root() -> Path:
+    """The worker's default source folder: the checkout's data/, else the working folder's."""
+    if (_PROJECT_ROOT / "pyproject.toml").is_file():
+        return _PROJECT_ROOT / "data"
+    return Path.cwd().resolve() / "data"
+
+
+def started_by_deployment() -> bool:
+    """Tell whether this process runs a flow run a worker or runner started (a deployment)."""
+    return bool(os.environ.get(FLOW_RUN_ENV, "").strip())
+
+
+@dataclass(frozen=True)
+class AllowList:
+    """The folders and hosts a run may read; ``on`` False means everything is allowed."""
+
+    roots: tuple[Path, ...]
+    hosts: tuple[str, ...]
+    on: bool
+    # True when nothing is set and a deployment's run gets the safe defaults.
+    defaults: bool = False
+
+    def describe(self, name: str, listed: tuple[str, ...] | tuple[Path, ...]) -> str:
+        """What a refusal says the setting holds: its entries, or that the defaults apply."""
+        if self.defaults:
+            return f"{name} is unset, so a run started by a deployment reads only {_listed(listed)}"
+        return _listed(listed)
+
+
+def decide_allow_list(deployment_run: bool) -> AllowList:
+    """The allow-list in force: the operator's, else the safe defaults for a deployment's run."""
+    roots, hosts = source_roots(), source_hosts()
+    if roots or hosts:
+        return AllowList(roots=roots, hosts=hosts, on=True)
+    if deployment_run:
+        return AllowList(roots=(default_data_root(),), hosts=(UCI_HOST,), on=True, defaults=True)
+    return AllowList(roots=(), hosts=(), on=False)
+
+
+def current_allow_list() -> AllowList:
+    """The allow-list for this process (see ``decide_allow_list``)."""
+    return decide_allow_list(started_by_deployment())
+
+
 def allow_list_on() -> bool:
-    """Tell whether the operator set either allow-list variable."""
-    return bool(source_roots() or source_hosts())
+    """Tell whether an allow-list applies: set by the operator, or a deployment's defaults."""
+    return current_allow_list().on
 
 
 def _listed(names: tuple[str, ...] | tuple[Path, ...]) -> str:
@@ -52,11 +109,12 @@ def _listed(names: tuple[str, ...] | tuple[Path, ...]) -> str:
 
 def check_host(url: str, host: str, port: int | None, scheme: str) -> None:
     """Refuse a URL whose host (and port) is not in ``$BIKEFLOW_SOURCE_HOSTS``."""
-    if not allow_list_on():
+    allowed = current_allow_list()
+    if not allowed.on:
         return
     host = host.lower().strip("[]")
     port = port or _DEFAULT_PORTS.get(scheme)
-    for entry in source_hosts():
+    for entry in allowed.hosts:
         listed = parse_source(f"http://{entry}")  # always a URL: the scheme is http
         if not isinstance(listed, UrlSource):
             continue
@@ -66,13 +124,15 @@ def check_host(url: str, host: str, port: int | None, scheme: str) -> None:
             return
     raise SourceRefusedError(
         f"source {url}: host {host}:{port} is not listed in {SOURCE_HOSTS_ENV} "
-        f"({_listed(source_hosts())}), so no connection is made"
+        f"({allowed.describe(SOURCE_HOSTS_ENV, allowed.hosts)}), so no connection "
+        f"is made; list the host in {SOURCE_HOSTS_ENV} on the worker to allow it"
     )
 
 
 def check_allowed(source: ParsedSource) -> None:
     """Refuse a source the allow-list does not cover, before any byte is read."""
-    if not allow_list_on():
+    allowed = current_allow_list()
+    if not allowed.on:
         return
     if isinstance(source, UrlSource):
         if source.port_error is not None:
@@ -80,12 +140,13 @@ def check_allowed(source: ParsedSource) -> None:
         check_host(source.text, source.host, source.port, source.scheme)
         return
     path = source.path if isinstance(source, LocalSource) else None
-    if path is not None and any(path.is_relative_to(root) for root in source_roots()):
+    if path is not None and any(path.is_relative_to(root) for root in allowed.roots):
         return
     where = path if path is not None else repr(source.text)
     raise SourceRefusedError(
         f"source {where} is not under a folder listed in {SOURCE_ROOTS_ENV} "
-        f"({_listed(source_roots())}), so it is not read"
+        f"({allowed.describe(SOURCE_ROOTS_ENV, allowed.roots)}), so it is not "
+        f"read; list its folder in {SOURCE_ROOTS_ENV} on the worker to allow it"
     )
 
 

@@ -15,9 +15,18 @@ from typing import Any
 import httpx
 from prefect import task
 
-from schemas.errors import ArtifactError, SourceError
+from schemas.errors import ArtifactError, SourceError, SourceUnavailableError
 from schemas.source import UnsupportedSource, UrlSource
 from schemas.sources import allowed_source
+from tasks.prepare.retries import (
+    INGEST_RETRIES,
+    JITTER_FACTOR,
+    download_attempt,
+    is_transient_status,
+    retry_after_seconds,
+    retry_delays,
+    retry_transient,
+)
 from tasks.prepare.source_access import http_client, known_digest, source_key_material
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import RawData
@@ -26,7 +35,6 @@ from tasks.storage.store import ArtifactStore, FileRef
 MAX_DOWNLOAD_BYTES = 256 * 1024 * 1024
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
-DOWNLOAD_ATTEMPTS = 4
 _ZIP_MAGIC = b"PK\x03\x04"
 _GZIP_MAGIC = b"\x1f\x8b"
 # Markers of an HTML or XML page (a login or error page served where a CSV was expected).
@@ -37,9 +45,6 @@ def looks_like_markup(start: bytes) -> bool:
     """True when the first bytes of a file are an HTML/XML page rather than CSV text."""
     text = start.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     return text.startswith(b"<") and any(marker in text[:1024] for marker in _MARKUP)
-
-
-_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
 PROGRESS_SECONDS = 10.0  # a progress line at most this often: long downloads, quiet logs
@@ -61,49 +66,64 @@ def _with_progress(chunks: Iterator[bytes], total: int, url: str) -> Iterator[by
         yield chunk
 
 
-def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
-    """Stream a URL into the store, retrying transient failures; never keeps a partial file."""
-    last_error: Exception | None = None
-    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-        try:
-            with (
-                http_client(DOWNLOAD_TIMEOUT_SECONDS) as client,
-                client.stream("GET", url) as response,
-            ):
-                if response.status_code in _TRANSIENT_STATUS:
-                    raise httpx.HTTPStatusError(
-                        f"HTTP {response.status_code}", request=response.request, response=response
-                    )
-                if response.status_code != 200:
-                    raise SourceError(
-                        f"source {url}: the server answered HTTP {response.status_code} "
-                        f"{response.reason_phrase}".rstrip()
-                    )
-                kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                declared = int(response.headers.get("content-length") or 0)
-                if declared > MAX_DOWNLOAD_BYTES:
-                    raise SourceError(
-                        f"source {url}: {declared} bytes is over the {MAX_DOWNLOAD_BYTES}-byte cap"
-                    )
-                chunks: Iterator[bytes] = response.iter_bytes(1 << 20)
-                if kind in ("text/html", "application/xhtml+xml"):
-                    # A mislabelled CSV is let through; a page that is markup is not.
-                    first = next(chunks, b"")
-                    if looks_like_markup(first):
-                        raise SourceError(
-                            f"source {url}: the server sent an HTML page ({kind}), not a CSV "
-                            "file (a login or error page? check the URL)"
-                        )
-                    chunks = itertools.chain([first], chunks)
-                chunks = _with_progress(chunks, declared, url)
-                return store.put_stream(chunks, suffix, max_bytes=MAX_DOWNLOAD_BYTES)
-        except (httpx.TransportError, httpx.HTTPStatusError) as error:
-            last_error = error
-            if attempt < DOWNLOAD_ATTEMPTS:
-                time.sleep(min(2 ** (attempt - 1), 8))
-    raise SourceError(
-        f"source {url}: download failed after {DOWNLOAD_ATTEMPTS} attempts: {last_error}"
+def _unavailable(url: str, reason: str) -> SourceUnavailableError:
+    """The transient failure of one attempt, saying which attempt it was (Prefect retries it)."""
+    attempt, attempts = download_attempt()
+    return SourceUnavailableError(
+        f"source {url}: download failed ({reason}) on attempt {attempt} of {attempts}; "
+        "a connection error, a 5xx or a 429 is retried with growing waits, so the server "
+        "stayed unavailable throughout"
     )
+
+
+def _check_status(url: str, response: httpx.Response) -> None:
+    """Raise for an answer that is not the file: transient ones retried, the rest at once."""
+    if response.status_code == 200:
+        return
+    reason = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
+    if is_transient_status(response.status_code):
+        # Prefect's retry delays are fixed per task; a server that says when to come back
+        # is waited for here, within a bound, before the attempt fails.
+        wait = retry_after_seconds(response.headers.get("retry-after"))
+        if wait:
+            time.sleep(wait)
+        raise _unavailable(url, reason)
+    raise SourceError(f"source {url}: the server answered {reason}")
+
+
+def _download(url: str, store: ArtifactStore, suffix: str) -> FileRef:
+    """Stream a URL into the store in one attempt; never keeps a partial file.
+
+    A transient failure raises ``SourceUnavailableError``, which ``ingest_source``'s Prefect
+    retries try again; any other failure raises ``SourceError`` and fails at once.
+    """
+    try:
+        with (
+            http_client(DOWNLOAD_TIMEOUT_SECONDS) as client,
+            client.stream("GET", url) as response,
+        ):
+            _check_status(url, response)
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            declared = int(response.headers.get("content-length") or 0)
+            if declared > MAX_DOWNLOAD_BYTES:
+                raise SourceError(
+                    f"source {url}: {declared} bytes is over the {MAX_DOWNLOAD_BYTES}-byte cap"
+                )
+            chunks: Iterator[bytes] = response.iter_bytes(1 << 20)
+            if kind in ("text/html", "application/xhtml+xml"):
+                # A mislabelled CSV is let through; a page that is markup is not.
+                first = next(chunks, b"")
+                if looks_like_markup(first):
+                    raise SourceError(
+                        f"source {url}: the server sent an HTML page ({kind}), not a CSV "
+                        "file (a login or error page? check the URL)"
+                    )
+                chunks = itertools.chain([first], chunks)
+            chunks = _with_progress(chunks, declared, url)
+            return store.put_stream(chunks, suffix, max_bytes=MAX_DOWNLOAD_BYTES)
+    except httpx.TransportError as error:
+        # Connection refused or reset, a timeout, a broken stream: worth another attempt.
+        raise _unavailable(url, f"{type(error).__name__}: {error}") from error
 
 
 def extract_member(data: bytes, wanted: str, source: str) -> tuple[str, bytes]:
@@ -232,6 +252,12 @@ class SourceFingerprint(ArtifactCache):
 @task(
     name="ingest_source",
     cache_policy=SourceFingerprint(),
+    # Prefect's own retries, for transient download failures only (tasks/prepare/retries.py):
+    # about a minute and a half of waits in all, so a source down for a minute still succeeds.
+    retries=INGEST_RETRIES,
+    retry_delay_seconds=retry_delays(),
+    retry_jitter_factor=JITTER_FACTOR,
+    retry_condition_fn=retry_transient,
     persist_result=True,
     result_serializer="json",
 )

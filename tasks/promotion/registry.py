@@ -33,6 +33,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -42,7 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from schemas.config import PromotionConfig
-from schemas.errors import ArtifactError, NoChampionError
+from schemas.errors import ArtifactError, NoChampionError, RegistryLockTimeoutError
 from tasks.evaluation.lineage import Lineage
 from tasks.models.bundle import ModelBundle
 from tasks.prepare.statistics import Statistics
@@ -165,12 +166,32 @@ class Registry:
         self.versions.mkdir(parents=True, exist_ok=True)
         self.decisions.mkdir(parents=True, exist_ok=True)
 
+    # How long locked() waits (promotion.lock_timeout_minutes; tasks/promotion/task.py sets it).
+    lock_timeout_minutes: float = 10.0
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the registry's promotion lock (blocks while another promotion runs)."""
+        """Hold the registry's promotion lock, waiting at most ``lock_timeout_minutes`` for it."""
         self._prepare()
-        with open(self.root / ".lock", "a+b") as handle:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        lock_file = self.root / ".lock"
+        with open(lock_file, "a+b") as handle:
+            # flock has no timeout: try without blocking until the deadline. The kernel drops
+            # a dead process's lock, so a lock still held is held by a live process.
+            deadline = time.monotonic() + 60.0 * self.lock_timeout_minutes
+            while True:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise RegistryLockTimeoutError(
+                            f"the model registry's lock {lock_file} stayed held by another "
+                            f"process for {self.lock_timeout_minutes:g} minute(s), so this run "
+                            "did not promote: another bikeflow run is promoting into this "
+                            "registry (or hung doing so); wait for it or stop it, or raise "
+                            "promotion.lock_timeout_minutes"
+                        ) from None
+                    time.sleep(0.1)
             try:
                 self._settle()
                 yield

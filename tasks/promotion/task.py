@@ -31,6 +31,7 @@ def promote_model(
 ) -> Decision:
     """Register the run's model and make it champion only if it beats the champion's re-score."""
     registry = Registry(config.registry_root)
+    registry.lock_timeout_minutes = config.promotion.lock_timeout_minutes
     metrics = with_lineage(
         build_metrics(config, table, plan, model, evaluation),
         table.first_date,

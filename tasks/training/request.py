@@ -34,7 +34,10 @@ class FitRequest(BaseModel):
         """Name the training's journal by everything that determines its epochs, code included."""
         # The training child's module and everything it imports (code_digests.code_closure).
         code = closure_digests("tasks.training.child")
-        material = json.dumps([self.model_dump(mode="json"), code], sort_keys=True)
+        # The timeout decides when a training is stopped, not its epochs: a rerun with a longer
+        # one resumes the same journal.
+        fields = self.model_dump(mode="json", exclude={"training": {"timeout_minutes"}})
+        material = json.dumps([fields, code], sort_keys=True)
         return hashlib.sha256(material.encode()).hexdigest()
 
     def job(self) -> FitJob:

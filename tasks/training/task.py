@@ -20,7 +20,7 @@ from prefect.logging import get_run_logger
 from prefect.runtime import task_run
 
 from schemas.config import ModelConfig, TrainingConfig
-from schemas.errors import TrainingError
+from schemas.errors import TrainingError, TrainingTimeoutError
 from tasks.prepare.normalise import NormalisedData
 from tasks.progress import report_epoch
 from tasks.storage.cache_policy import ArtifactCache
@@ -102,25 +102,47 @@ def run_training_process(
     drainer = threading.Thread(target=drain_stderr, daemon=True)
     drainer.start()
     assert process.stdin is not None and process.stdout is not None
-    process.stdin.write(request.model_dump_json())
-    process.stdin.close()
+    # training.timeout_minutes: a hung child (its epochs stop, the flow's heartbeats go on)
+    # is killed, which ends its stdout below; the finally kills it on any other way out too
+    # (Prefect's own task timeout, a flow cancelled), so no child outlives its task.
+    timed_out = threading.Event()
+
+    def stop_hung_child() -> None:
+        timed_out.set()
+        process.kill()
+
+    watchdog = threading.Timer(60.0 * request.training.timeout_minutes, stop_hung_child)
+    watchdog.daemon = True
+    watchdog.start()
     result: TrainingRun | None = None
     error: dict[str, Any] | None = None
-    epochs_done = 0
-    for line in process.stdout:
-        event = json.loads(line)
-        kind = event["event"]
-        if kind == "epoch":
-            epochs_done += 1
-            on_epoch(EpochRecord.model_validate(event["record"]), event["epochs"])
-        elif kind == "log":
-            log(event["message"])
-        elif kind == "result":
-            result = TrainingRun.model_validate(event["run"])
-        elif kind == "error":
-            error = event
-    code = process.wait()
+    epochs_done, last_epoch = 0, 0
+    try:
+        process.stdin.write(request.model_dump_json())
+        process.stdin.close()
+        for line in process.stdout:
+            event = json.loads(line)
+            kind = event["event"]
+            if kind == "epoch":
+                epochs_done += 1
+                record = EpochRecord.model_validate(event["record"])
+                last_epoch = record.epoch
+                on_epoch(record, event["epochs"])
+            elif kind == "log":
+                log(event["message"])
+            elif kind == "result":
+                result = TrainingRun.model_validate(event["run"])
+            elif kind == "error":
+                error = event
+        code = process.wait()
+    finally:
+        watchdog.cancel()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
     drainer.join(timeout=5)
+    if timed_out.is_set():
+        raise timeout_error(request, last_epoch)
     if error is not None:
         if error.get("user_error"):
             raise TrainingError(f"training failed: {error['type']}: {error['message']}")
@@ -134,6 +156,23 @@ def run_training_process(
             f"the training process ended ({how}) after {epochs_done} epoch(s); last output:\n{tail}"
         )
     return result
+
+
+def timeout_error(request: FitRequest, last_epoch: int) -> TrainingTimeoutError:
+    """The one paragraph for a training stopped at its timeout: the member and its epoch."""
+    training = request.training
+    reached = (
+        f"after epoch {last_epoch} of {training.epochs}"
+        if last_epoch
+        else f"before it finished an epoch (of {training.epochs})"
+    )
+    return TrainingTimeoutError(
+        f"training timed out: the {request.model.architecture} member with seed "
+        f"{training.seed} ran past training.timeout_minutes ({training.timeout_minutes:g} "
+        f"min) and was stopped {reached}; its process was killed. Raise "
+        "training.timeout_minutes if it was only slow: a rerun resumes from its last "
+        "checkpoint."
+    )
 
 
 _preload: threading.Thread | None = None

@@ -243,6 +243,11 @@ def start_worker(
     return start_logged(command, {**env, "BIKEFLOW_HOME": str(ROOT)}, log, cwd)
 
 
+def source_allow_list(data: Path) -> dict[str, str]:
+    """The allow-list a worker sets explicitly (docs/scale-out.md): the data folder, UCI's host."""
+    return {"BIKEFLOW_SOURCE_ROOTS": str(data), "BIKEFLOW_SOURCE_HOSTS": "archive.ics.uci.edu"}
+
+
 def make_folders(base: Path) -> tuple[Path, Path, Path, Path]:
     """home, logs, data (with a generated day.csv) and another working folder under base."""
     home, logs, data, elsewhere = (base / name for name in ("home", "logs", "data", "cwd"))
@@ -274,7 +279,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
 
         # --limit 4: room for several runs, so only Prefect's deployment concurrency
         # limit can keep two retraining runs apart.
-        processes.append(start_worker(env, logs, elsewhere, limit=4))
+        worker_env = {**env, **source_allow_list(data)}
+        processes.append(start_worker(worker_env, logs, elsewhere, limit=4))
         yield stack
     finally:
         for process in reversed(processes):

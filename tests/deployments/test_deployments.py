@@ -149,3 +149,27 @@ def test_a_run_from_the_ui_into_a_foreign_folder_is_refused_on_the_worker(stack:
     assert [p.name for p in foreign.rglob("*")] == ["sub", "mine.txt"]
     assert (foreign / "sub" / "mine.txt").read_bytes() == b"the user's file\n"
     assert not (stack.data / "store-foreign").exists()
+
+
+def test_a_worker_run_with_no_allow_list_reads_only_the_safe_defaults(stack: PrefectStack):
+    # This worker sets the allow-list, as docs/scale-out.md's do; a run's job variables unset
+    # it (empty), so the flow-run process a real worker starts has none: the safe defaults.
+    deployment_id = stack.deployment("retrain/retrain-adhoc")["id"]
+    unset = {"env": {"BIKEFLOW_SOURCE_ROOTS": "", "BIKEFLOW_SOURCE_HOSTS": ""}}
+    for source, setting in (
+        ("/etc/passwd", "BIKEFLOW_SOURCE_ROOTS"),
+        (f"{stack.url}/api/health", "BIKEFLOW_SOURCE_HOSTS"),  # a loopback URL
+    ):
+        parameters = stack.run_parameters("no-allow-list")
+        parameters["config"]["source"] = source
+        response = stack.request(
+            "POST",
+            f"/deployments/{deployment_id}/create_flow_run",
+            json={"parameters": parameters, "job_variables": unset},
+        )
+        assert response.status_code == 201, response.text
+        run = stack.wait_final(response.json()["id"])
+        message = run["state"]["message"] or ""
+        assert run["state_type"] == "FAILED", stack.worker_log()
+        assert f"{setting} is unset" in message and f"{setting} on the worker" in message, message
+        assert "root:" not in message  # nothing of the file is read, nor shown

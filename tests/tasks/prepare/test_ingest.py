@@ -1,5 +1,7 @@
+import email.utils
 import io
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -7,9 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from schemas.errors import SourceError
+from schemas.errors import SourceError, SourceUnavailableError
 from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.prepare.ingest import extract_member, fetch_source, ingest_source
+from tasks.prepare.retries import (
+    DEFAULT_RETRY_BASE_SECONDS,
+    INGEST_RETRIES,
+    MAX_RETRY_AFTER_SECONDS,
+    MAX_RETRY_DELAY_SECONDS,
+    RETRY_BASE_ENV,
+    retry_after_seconds,
+)
 from tasks.storage.store import ArtifactStore, read_bytes, sha256_file
 
 
@@ -89,12 +99,19 @@ def test_zip_without_day_csv_names_what_it_holds():
 class _Flaky(BaseHTTPRequestHandler):
     body = b""
     failures_left = 0
+    failure_status = 503
+    retry_after = ""
+    requests = 0
 
     def do_GET(self):
         cls = type(self)
+        cls.requests += 1
         if cls.failures_left > 0:
             cls.failures_left -= 1
-            self.send_response(503)
+            self.send_response(cls.failure_status)
+            if cls.retry_after:
+                self.send_header("Retry-After", cls.retry_after)
+            self.send_header("Content-Length", "0")
             self.end_headers()
             return
         self.send_response(200)
@@ -119,22 +136,74 @@ def http_server() -> Iterator[tuple[str, type[_Flaky]]]:
         server.server_close()
 
 
-def test_download_retries_transient_errors(tmp_path: Path, http_server, monkeypatch):
-    monkeypatch.setattr("tasks.prepare.ingest.time.sleep", lambda seconds: None)
+@pytest.fixture
+def no_retry_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The real task with Prefect's real retries, only without the waits between attempts.
+    monkeypatch.setenv(RETRY_BASE_ENV, "0")
+
+
+def test_download_retries_transient_errors(tmp_path: Path, http_server, no_retry_waits):
     url, handler = http_server
     handler.body = to_csv_bytes(make_day_frame(20))
     handler.failures_left = 2
-    raw = fetch_source(f"{url}/day.csv", ArtifactStore(tmp_path / "store"))
+    raw = ingest_source(f"{url}/day.csv", str(tmp_path / "store"))
     assert read_bytes(raw.table) == handler.body
     assert handler.failures_left == 0
+    assert handler.requests == 3
 
 
-def test_download_that_keeps_failing_leaves_no_file(tmp_path: Path, http_server, monkeypatch):
-    monkeypatch.setattr("tasks.prepare.ingest.time.sleep", lambda seconds: None)
+def test_a_429_waits_for_its_retry_after(tmp_path: Path, http_server, no_retry_waits):
+    url, handler = http_server
+    handler.body = to_csv_bytes(make_day_frame(20))
+    handler.failures_left, handler.failure_status, handler.retry_after = 1, 429, "1"
+    started = time.monotonic()
+    raw = ingest_source(f"{url}/day.csv", str(tmp_path / "store"))
+    assert read_bytes(raw.table) == handler.body
+    assert handler.requests == 2
+    assert time.monotonic() - started >= 1.0
+
+
+def test_download_that_keeps_failing_leaves_no_file(tmp_path: Path, http_server, no_retry_waits):
     url, handler = http_server
     handler.failures_left = 100
     store = ArtifactStore(tmp_path / "store")
-    with pytest.raises(SourceError, match="download failed after"):
-        fetch_source(f"{url}/day.csv", store)
+    attempts = INGEST_RETRIES + 1
+    with pytest.raises(SourceUnavailableError, match=f"on attempt {attempts} of {attempts}"):
+        ingest_source(f"{url}/day.csv", str(store.root))
+    assert handler.requests == attempts
     assert not store.objects.exists()
     assert not store.tmp.exists() or not any(store.tmp.iterdir())
+
+
+def test_a_404_fails_at_once(tmp_path: Path, http_server, monkeypatch: pytest.MonkeyPatch):
+    # The default waits, as a worker has them; the one request shows there was no retry.
+    monkeypatch.delenv(RETRY_BASE_ENV, raising=False)
+    url, handler = http_server
+    handler.failures_left, handler.failure_status = 100, 404
+    with pytest.raises(SourceError, match=r"answered HTTP 404 Not Found$") as raised:
+        ingest_source(f"{url}/day.csv", str(tmp_path / "store"))
+    assert not isinstance(raised.value, SourceUnavailableError)
+    assert handler.requests == 1
+
+
+def test_retry_waits_cover_a_minute_and_grow_to_a_cap(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv(RETRY_BASE_ENV, raising=False)
+    delays = [ingest_source.retry_delay_seconds[index] for index in range(INGEST_RETRIES)]
+    assert delays == sorted(delays) and delays[0] == DEFAULT_RETRY_BASE_SECONDS
+    assert max(delays) == MAX_RETRY_DELAY_SECONDS
+    assert sum(delays) >= 60.0  # a source down for a minute still succeeds
+    monkeypatch.setenv(RETRY_BASE_ENV, "0")
+    assert ingest_source.retry_delay_seconds[INGEST_RETRIES - 1] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [(None, 0.0), ("3", 3.0), ("-4", 0.0), ("9999", MAX_RETRY_AFTER_SECONDS), ("soon", 0.0)],
+)
+def test_retry_after_is_read_and_bounded(header: str | None, seconds: float):
+    assert retry_after_seconds(header) == seconds
+
+
+def test_retry_after_as_a_date():
+    later = email.utils.formatdate(time.time() + 5, usegmt=True)
+    assert 3.0 <= retry_after_seconds(later) <= 5.0

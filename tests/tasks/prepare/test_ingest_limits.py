@@ -160,7 +160,6 @@ def test_stalled_download_times_out(tmp_path: Path, server, monkeypatch):
     url, handler = server
     handler.mode = "stall"
     monkeypatch.setattr("tasks.prepare.ingest.DOWNLOAD_TIMEOUT_SECONDS", 0.5)
-    monkeypatch.setattr("tasks.prepare.ingest.DOWNLOAD_ATTEMPTS", 1)
     started = time.monotonic()
     with pytest.raises(SourceError, match="download failed"):
         fetch_source(url, ArtifactStore(tmp_path / "store"))
