@@ -65,4 +65,25 @@ def run_retrain(args: argparse.Namespace) -> int:
     config = config_or_none(lambda: build_config(RetrainConfig, args.config_destinations, args))
     if config is None:
         return 1
-    return run_flow("flows.retrain:retrain", config, "retraining", print_summary, args.verbosity)
+    return run_flow(
+        lambda: timed_retrain(config), config, "retraining", print_summary, args.verbosity
+    )
+
+
+# Besides its trainings (each bounded by training.timeout_minutes), a run reads, validates,
+# evaluates and publishes: an hour is far more than that takes on the real data.
+REST_OF_THE_RUN_SECONDS = 3600.0
+
+
+def timed_retrain(config: RetrainConfig) -> Any:
+    """The retrain flow with Prefect's ``timeout_seconds``: every training round, plus the rest.
+
+    Members train ``parallel_members`` at a time, and once more when refitted; each round is
+    bounded by ``training.timeout_minutes``, so the run as a whole is bounded by their sum.
+    """
+    from flows.retrain import retrain
+
+    training = config.training
+    rounds = -(-training.ensemble_size // training.parallel_members) * (2 if training.refit else 1)
+    seconds = 60.0 * training.timeout_minutes * rounds + REST_OF_THE_RUN_SECONDS
+    return retrain.with_options(timeout_seconds=seconds)

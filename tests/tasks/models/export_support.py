@@ -132,7 +132,7 @@ def export_command(argv: list[str]) -> int:
     """``bikeflow models export ...`` as the ``models`` command registers it."""
     import argparse
 
-    from flows.cli.models_export import add_export_parser
+    from flows.cli.models import add_export_parser
 
     parser = argparse.ArgumentParser(prog="bikeflow models")
     add_export_parser(parser.add_subparsers(dest="models_command", required=True))

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.cli.models_export import EXPORT_FORMATS
+from flows.cli.models import EXPORT_FORMATS
 from flows.retrain import retrain
 from schemas.config import ModelConfig, RetrainConfig
 from schemas.errors import ArtifactError, PathRefusedError
