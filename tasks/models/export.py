@@ -17,7 +17,6 @@ existing folder is replaced only if bikeflow made it (``schemas/ownership.py``).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import uuid
 from datetime import UTC, datetime
@@ -37,7 +36,8 @@ from schemas.records import (
 from tasks.models.bundle import ModelBundle
 from tasks.models.zoo import STATION_INPUT, pack_inputs
 from tasks.prepare.statistics import Statistics
-from tasks.storage.atomic import fsync_directory, write_error
+from tasks.storage.atomic import write_error
+from tasks.storage.publish import swap_in_folder
 
 SAVED_MODEL = "saved-model"
 FORMATS: tuple[str, ...] = (SAVED_MODEL,)
@@ -147,21 +147,6 @@ def export_record(bundle: ModelBundle, label: str) -> dict[str, Any]:
     }
 
 
-def _swap_in(staging: Path, destination: Path, field: str) -> None:
-    """Rename a finished folder into place, retiring the bikeflow folder it replaces."""
-    parent = destination.parent
-    retired: Path | None = None
-    if destination.exists():
-        # Again at the last moment: the folder may have appeared since the export began.
-        check_output_folder(str(destination), field)
-        retired = parent / f".{destination.name}.{uuid.uuid4().hex}.old"
-        os.replace(destination, retired)
-    os.replace(staging, destination)
-    fsync_directory(parent)
-    if retired is not None:
-        shutil.rmtree(retired, ignore_errors=True)
-
-
 def export_bundle(
     bundle: ModelBundle,
     output_dir: str | Path,
@@ -191,7 +176,7 @@ def export_bundle(
         record = json.dumps(export_record(bundle, label), indent=2) + "\n"
         (staging / EXPORT_RECORD).write_text(record, encoding="utf-8")
         (staging / MARKER).write_bytes(marker_bytes(MARKER_KIND))
-        _swap_in(staging, destination, field)
+        swap_in_folder(staging, destination, field)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise write_error(destination, error, "the previous folder is unchanged") from error

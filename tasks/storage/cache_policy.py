@@ -43,6 +43,7 @@ from prefect.results import ResultStore
 from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
 
 from tasks.storage.keys import material_key, record_material, resolve_key, step_material
+from tasks.storage.locks import flock_is_held
 
 R = TypeVar("R")
 
@@ -135,17 +136,7 @@ class FlockLockManager(LockManager):
         with self._guard:
             if key in self._held:
                 return True
-        try:
-            fd = os.open(self._path(key), os.O_RDWR)
-        except FileNotFoundError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)  # closing drops the probe's lock too
-        return False
+        return flock_is_held(self._path(key))
 
     def is_lock_holder(self, key: str, holder: str) -> bool:
         """Tell whether ``holder`` holds the lock on ``key`` in this process."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tasks.storage.keys import KEY_INDEX
+from tasks.storage.locks import flock_is_held
 
 # The flow's first cached step: each run resolves one of its keys first (its run start).
 RUN_START_TASK = "ingest_source"
@@ -100,17 +101,7 @@ def _record_refs(path: Path) -> set[str] | None:
 
 def lock_is_held(records_folder: Path, key: str) -> bool:
     """Tell whether a process holds the cache-key flock (``cache_policy.FlockLockManager``)."""
-    try:
-        fd = os.open(records_folder / LOCKS / f"{key}.lock", os.O_RDWR)
-    except OSError:
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False
+    return flock_is_held(records_folder / LOCKS / f"{key}.lock")
 
 
 def _held_locks(records_folder: Path) -> int:

@@ -18,6 +18,21 @@ from tasks.storage.atomic import fsync_directory, write_error, write_file_atomic
 from tasks.storage.store import Ref, verify
 
 
+def swap_in_folder(staging: Path, destination: Path, field: str) -> None:
+    """Rename a finished folder into place, retiring the bikeflow folder it replaces."""
+    parent = destination.parent
+    retired: Path | None = None
+    if destination.exists():
+        # Again at the last moment: the folder may have appeared since the work began.
+        check_output_folder(str(destination), field)
+        retired = parent / f".{destination.name}.{uuid.uuid4().hex}.old"
+        os.replace(destination, retired)
+    os.replace(staging, destination)
+    fsync_directory(parent)
+    if retired is not None:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
 def publish_directory(
     destination: Path, files: dict[str, Ref | bytes], field: str = "output folder"
 ) -> None:
@@ -44,16 +59,7 @@ def publish_directory(
             else:
                 shutil.copyfile(verify(content), target)
         (staging / MARKER).write_bytes(marker_bytes(field))
-        retired: Path | None = None
-        if destination.exists():
-            # Again at the last moment: the folder may have appeared since the run began.
-            check_output_folder(str(destination), field)
-            retired = parent / f".{destination.name}.{uuid.uuid4().hex}.old"
-            os.replace(destination, retired)
-        os.replace(staging, destination)
-        fsync_directory(parent)
-        if retired is not None:
-            shutil.rmtree(retired, ignore_errors=True)
+        swap_in_folder(staging, destination, field)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise write_error(destination, error, "the previous folder is unchanged") from error
