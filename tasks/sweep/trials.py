@@ -17,7 +17,7 @@ from schemas.config_presets import ZOO_DEFAULTS
 from schemas.flow_configs import SweepConfig
 from schemas.paths import OUTPUT_NOT_WRITTEN
 from tasks.prepare.normalise import NormalisedData
-from tasks.training.task import TrainingRun, timed_train_model
+from tasks.training.task import TrainingRun, train_model
 
 
 class Trial(BaseModel):
@@ -149,5 +149,5 @@ def worker_name() -> str:
 def train_trial(trial: Trial, data: NormalisedData) -> TrialRun:
     """Train one trial (the cached ``train_model`` step) and record the worker it ran on."""
     config = trial.config
-    run = timed_train_model(config.training)(data, config.model, config.training, config.store_root)
+    run = train_model(data, config.model, config.training, config.store_root)
     return TrialRun(run=run, worker=worker_name())

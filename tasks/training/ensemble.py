@@ -30,7 +30,7 @@ from tasks.storage.descriptors import BestEpoch, Forecaster, Member
 from tasks.storage.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
 from tasks.training.keras_fit import checkpoint_saver
 from tasks.training.members import member_trainings, refit_training
-from tasks.training.task import TrainingRun, timed_train_model
+from tasks.training.task import TrainingRun, train_model
 
 if TYPE_CHECKING:
     import keras
@@ -51,11 +51,11 @@ def train_in_parallel(
     """
     if len(jobs) == 1:
         data, training = jobs[0]
-        return [timed_train_model(training)(data, model, training, store_root)]
+        return [train_model(data, model, training, store_root)]
     runs: list[TrainingRun] = []
     for begin in range(0, len(jobs), max_parallel):
         futures = [
-            timed_train_model(training).submit(data, model, training, store_root)
+            train_model.submit(data, model, training, store_root)
             for data, training in jobs[begin : begin + max_parallel]
         ]
         wait(futures)

@@ -237,15 +237,3 @@ def train_model(
     request = FitRequest(data=data, model=model, training=training, store_root=store_root)
     preload_keras()
     return run_training_process(request, on_epoch, logger.info)
-
-
-# Prefect's own task timeout stands behind the child's watchdog (run_training_process): the
-# watchdog fires first and names the member and its epoch; Prefect's stops a task that hangs
-# anywhere else (this margin later).
-PREFECT_TIMEOUT_MARGIN_SECONDS = 120.0
-
-
-def timed_train_model(training: TrainingConfig) -> Any:
-    """``train_model`` with Prefect's ``timeout_seconds`` from ``training.timeout_minutes``."""
-    seconds = 60.0 * training.timeout_minutes + PREFECT_TIMEOUT_MARGIN_SECONDS
-    return train_model.with_options(timeout_seconds=seconds)

@@ -1,4 +1,8 @@
-"""Prefect's own timeouts come from training.timeout_minutes: the task's and the run's."""
+"""Prefect's own timeout on a CLI run comes from training.timeout_minutes.
+
+A training itself is bounded by the child's watchdog (tests/tasks/training/test_timeout.py):
+Prefect's task timeout cannot interrupt a worker thread that waits on the child.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +10,6 @@ import pytest
 
 from flows.cli.run import REST_OF_THE_RUN_SECONDS, timed_retrain
 from schemas.config import RetrainConfig
-from tasks.training.task import PREFECT_TIMEOUT_MARGIN_SECONDS, timed_train_model
-
-
-def test_the_training_task_times_out_just_after_the_childs_own_watchdog():
-    config = RetrainConfig.model_validate({"training": {"timeout_minutes": 1.5}})
-    task = timed_train_model(config.training)
-    assert task.name == "train_model"
-    assert task.timeout_seconds == pytest.approx(90.0 + PREFECT_TIMEOUT_MARGIN_SECONDS)
-    # The cache policy (and so the key) is the plain task's: a timeout is no part of a result.
-    from tasks.training.task import train_model
-
-    assert type(task.cache_policy) is type(train_model.cache_policy)
 
 
 @pytest.mark.parametrize(
