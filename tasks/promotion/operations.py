@@ -16,12 +16,12 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas.errors import BikeflowError
 from tasks.promotion.policy import PROMOTION_METRIC, recorded_scores
+from tasks.promotion.records import Outcome
 from tasks.promotion.registry import (
     MODEL_CARD_FILE,
     ChampionPointer,
     Decision,
     ModelVersion,
-    Outcome,
     Registry,
 )
 

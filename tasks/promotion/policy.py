@@ -20,12 +20,12 @@ from schemas.config import PromotionConfig
 from tasks.evaluation.metrics import regression_scores
 from tasks.prepare.statistics import Statistics
 from tasks.promotion.evidence import Evidence, bootstrap_evidence, daily_squared_errors
+from tasks.promotion.records import Outcome
 from tasks.promotion.registry import (
     DEFAULT_PROMOTION,
     ChampionPointer,
     Decision,
     ModelVersion,
-    Outcome,
     Registry,
 )
 from tasks.storage.descriptors import Scores
