@@ -15,7 +15,7 @@ import sys
 import traceback
 from typing import IO, Any
 
-from tasks.training.request import FitRequest
+from tasks.training.request import FitRequest, GroupFitRequest, read_request
 
 
 def _emit(stream: IO[str], event: str, **fields: Any) -> None:
@@ -48,8 +48,14 @@ def main() -> int:
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
-        request = FitRequest.model_validate_json(sys.stdin.read())
-        serve(request, protocol)
+        request = read_request(sys.stdin.read())
+        if isinstance(request, GroupFitRequest):
+            from tasks.training.group_child import serve_group
+
+            # Several members as one program (JAX): each event names its member.
+            serve_group(request, lambda event, **fields: _emit(protocol, event, **fields))
+        else:
+            serve(request, protocol)
     except Exception as error:
         from schemas.errors import BikeflowError
 
