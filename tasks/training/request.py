@@ -116,11 +116,12 @@ class GroupFitRequest(BaseModel):
     def jobs(self) -> list[FitJob]:
         """One job per member; they share the same memory-mapped arrays (opened once)."""
         first = self.member(0).job()
+        backend = None if first.journal is None else first.journal.backend
         return [
             dataclasses.replace(
                 first,
                 training=training,
-                journal=EpochJournal(first.store, self.journal_name(index)),
+                journal=EpochJournal(first.store, self.journal_name(index), backend),
             )
             for index, training in enumerate(self.trainings)
         ]
