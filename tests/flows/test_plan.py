@@ -5,6 +5,7 @@ absent after planning)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from flows.cli.main import main
 from schemas.config import RetrainConfig, TrainingConfig
 from schemas.synthetic import make_day_frame, to_csv_bytes
-from tests.flows.project_copy import ProjectCopy, task_states
+from tests.flows.project_copy import ProjectCopy, task_run_states, task_states
 
 pytestmark = [pytest.mark.slow, pytest.mark.minutes(5)]
 
@@ -139,3 +140,63 @@ def test_plan_command_prints_each_step(
     assert "ingest_source        will run  " in out
     assert "publish_run          will run  runs in every run" in out
     assert main(["plan", "--epochs", "0"]) == 1
+
+
+PLAN_CALLS = """
+import json, sys
+from tasks.plan.engine import plan_steps
+from schemas.config import RetrainConfig
+plans = plan_steps(RetrainConfig.model_validate_json(sys.argv[1]))
+print(json.dumps([[plan.step, plan.status] for plan in plans]))
+"""
+
+
+def plan_calls_then_run(copy: ProjectCopy, config: RetrainConfig) -> dict[str, list[str]]:
+    """Plan, run, and check every call: each step's planned fates are its task runs' states."""
+    done = copy.python("-c", PLAN_CALLS, config.model_dump_json(), api=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    planned: dict[str, list[str]] = {}
+    for step, status in json.loads(done.stdout.strip().splitlines()[-1]):
+        planned.setdefault(step, []).append(status)
+    ran = copy.retrain(config.model_dump_json())
+    assert ran["state"] == "Completed"
+    expected = [name for name, fates in planned.items() if "skipped" not in fates]
+    states = task_run_states(ran["flow_run_id"], expected)
+    for name, fates in planned.items():
+        if "skipped" in fates:
+            assert name not in states, name
+        else:
+            assert sorted(EXPECTED_STATE[fate] for fate in fates) == sorted(states[name]), name
+    # check_paths and the subflow's own run aside, every task that ran was planned.
+    assert set(states) - set(planned) == {"check_paths", "prepare_data"}
+    return planned
+
+
+def test_plan_agrees_with_a_jax_ensemble_run_group_by_group(
+    tmp_path: Path, small_config: RetrainConfig
+):
+    copy = ProjectCopy(tmp_path / "project")
+    training = small_config.training.model_copy(
+        update={"backend": "jax", "ensemble_size": 2, "refit": True}
+    )
+    config = small_config.model_copy(update={"training": training})
+
+    # The members in one group, their refits in another: the plan names the group step twice.
+    planned = plan_calls_then_run(copy, config)
+    assert planned["train_member_group"] == ["will run", "will run"]
+    assert "train_model" not in planned
+
+    planned = plan_calls_then_run(copy, config)
+    assert planned["train_member_group"] == ["cached", "cached"]
+    assert planned["select_best_epoch"] == ["cached", "cached"]
+
+    # One member on JAX is a plain train_model, as on TensorFlow.
+    alone = config.model_copy(update={"training": training.model_copy(update={"ensemble_size": 1})})
+    planned = plan_calls_then_run(copy, alone)
+    assert planned["train_model"] == ["will run", "will run"]
+    assert "train_member_group" not in planned
+
+    # No new data: the group step is what is skipped.
+    lazy = config.model_copy(update={"retrain_when": "new-data"})
+    planned = plan_calls_then_run(copy, lazy)
+    assert planned["train_member_group"] == ["skipped"] and "train_model" not in planned

@@ -100,3 +100,12 @@ def test_trainings_that_differ_in_more_than_seed_and_epochs_train_apart():
         base.model_copy(update={"learning_rate": 0.05}),
     ]
     assert member_groups(trainings) == [(0, 1), (2,)]
+
+
+def test_the_group_keys_the_libraries_its_members_journals_record():
+    from tasks.storage.library_versions import TRAINING_LIBRARIES
+    from tasks.training.group_task import train_member_group
+    from tasks.training.task import train_model
+
+    assert train_member_group.cache_policy.libraries == TRAINING_LIBRARIES
+    assert train_member_group.cache_policy.libraries == train_model.cache_policy.libraries
