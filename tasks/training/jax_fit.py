@@ -150,7 +150,7 @@ def require_shared(jobs: Sequence[FitJob]) -> None:
         if differ:
             raise ValueError(
                 f"members 0 (seed {first.training.seed}) and {index} (seed {job.training.seed}) "
-                f"cannot train as one program: their {', '.join(differ)} differ"
+                f"cannot train as one program: they differ in {', '.join(differ)}"
             )
 
 
