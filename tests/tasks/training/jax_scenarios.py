@@ -22,7 +22,7 @@ import numpy as np
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.storage.descriptors import TrainingRun
 from tasks.storage.store import ArtifactStore
-from tasks.training import jax_fit
+from tasks.training import jax_feed
 from tasks.training.jax_fit import fit_members, fit_model_jax
 from tasks.training.job import FitJob, StationInputs
 
@@ -161,9 +161,9 @@ def _memmap(out: Path, results: dict[str, Any]) -> None:
     for index, array in enumerate(arrays(rows=600)):
         np.save(folder / f"{index}.npy", array)
         mapped.append(np.load(folder / f"{index}.npy", mmap_mode="r"))
-    jax_fit.IN_MEMORY_BYTES = 0
-    jax_fit.BLOCK_ROWS = 96
-    feed = jax_fit._Feed(job(out / "feed", 0, data=mapped), [0], None)
+    jax_feed.IN_MEMORY_BYTES = 0
+    jax_feed.BLOCK_ROWS = 96
+    feed = jax_feed.Feed(job(out / "feed", 0, data=mapped), [0], None)
     seen = [
         np.asarray(x)[order[mask > 0]] for order, mask, x, _, _ in feed.epoch(0)
     ]  # each block's rows, in the order the steps read them

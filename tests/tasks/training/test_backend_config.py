@@ -75,7 +75,7 @@ def test_the_child_chooses_the_backend_before_anything_imports_keras():
     script = (
         "import sys\n"
         "import tasks.training.child as child\n"
-        "import tasks.training.jax_fit, tasks.training.jax_steps\n"
+        "import tasks.training.jax_fit, tasks.training.jax_steps, tasks.training.jax_feed\n"
         "print(sorted(m for m in ('keras', 'tensorflow', 'jax') if m in sys.modules))\n"
     )
     done = subprocess.run(
