@@ -87,7 +87,7 @@ class Feed:
             columns = [job.x_validation, job.y_validation.reshape(rows, -1)]
             if stations is not None:
                 columns.append(stations)
-            padded = [padded(np.asarray(column[begin:stop]), size) for column in columns]
+            padded = [pad_rows(np.asarray(column[begin:stop]), size) for column in columns]
             chunk = (padded[0], padded[1], padded[2] if stations is not None else None, mask)
             if small:
                 chunks.append(chunk)
@@ -96,7 +96,7 @@ class Feed:
             self.validation_chunks = chunks
 
 
-def padded(array: np.ndarray, rows: int) -> np.ndarray:
+def pad_rows(array: np.ndarray, rows: int) -> np.ndarray:
     """``array`` with zero rows appended up to ``rows`` (padding is masked out)."""
     if len(array) == rows:
         return array
