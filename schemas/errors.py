@@ -107,3 +107,7 @@ class TripDataError(DataValidationError):
             return cls(problems[0], file=file)
         head = f"{len(problems)} problems in the trip files:"
         return cls("\n\n".join([head, *paragraphs]), file=file)
+
+
+class WeatherDataError(TripDataError):
+    """The weather table joined to trip counts breaks a rule: a column, a value, a missing day."""

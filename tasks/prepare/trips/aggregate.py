@@ -9,12 +9,12 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from schemas.errors import SourceError, TripDataError
+from schemas.records import Granularity
 from tasks.prepare.trips.files import open_trip_members
 from tasks.prepare.trips.layouts import TripLayout, clean_column, detect_layout
 from tasks.prepare.trips.parsing import (
@@ -28,7 +28,6 @@ from tasks.prepare.trips.parsing import (
 )
 from tasks.prepare.trips.problems import Problems
 
-Granularity = Literal["day", "hour"]
 CHUNK_ROWS = 1 << 19  # 524,288 trips: about 150 MB of text columns at a time
 DAY = np.timedelta64(1, "D")
 DST_SLACK = np.timedelta64(1, "h")  # a clock turned back an hour makes local ends look early
