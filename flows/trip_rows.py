@@ -1,4 +1,4 @@
-"""Trip history to rows, as the flows wire it: shared by ``prepare_data`` and ``bikeflow aggregate``.
+"""Trip history to rows as the flows wire it, shared by ``prepare_data`` and ``bikeflow aggregate``.
 
 ``count_trip_files`` lists the files and counts each one (a cached task per file, each record
 kept as soon as its file is counted, so a failure in one file leaves the others cached);
@@ -38,5 +38,12 @@ def trip_rows(
     """Ingest the weather and join it with the counts and the calendar: the rows, as a CSV."""
     weather = ingest_source(trips.weather, store_root, WEATHER_MEMBER)
     return assemble_trip_rows(
-        source, counts, weather, granularity, trips.holiday_calendar, trips.stations, store_root
+        source,
+        counts,
+        weather,
+        granularity,
+        trips.holiday_calendar,
+        trips.stations,
+        trips.timezone,
+        store_root,
     )

@@ -66,6 +66,7 @@ def plan_trip_rows(planner: _Planner, config: RetrainConfig) -> Any:
         config.granularity,
         trips.holiday_calendar,
         trips.stations,
+        trips.timezone,
         root,
         after=(graph.AGGREGATE_TRIPS, graph.INGEST_SOURCE),
     )

@@ -70,9 +70,10 @@ def find_source_files(source: str) -> TripFiles:
         resolved = path.resolve()
         check_allowed(LocalSource(text=str(path), path=resolved))
         try:
-            files.append(TripFile(path=str(resolved), sha256=file_digest(resolved), size=resolved.stat().st_size))
+            digest, size = file_digest(resolved), resolved.stat().st_size
         except OSError as error:
             raise SourceError(f"trip file {path}: cannot be read ({error.strerror})") from error
+        files.append(TripFile(path=str(resolved), sha256=digest, size=size))
     return TripFiles(pattern=parsed.pattern, files=tuple(files))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from schemas.config import Granularity
-from schemas.errors import TripDataError
+from schemas.errors import TripDataError, WeatherDataError
 from schemas.trips_config import HolidayCalendar
 from tasks.prepare.trip_descriptors import TripCountsData, TripFile, load_frame, store_frame
 from tasks.prepare.trips.aggregate import TripCounts, aggregate_trip_file, duplicate_rides
@@ -75,11 +75,18 @@ def assemble_table(
     granularity: Granularity,
     holiday_calendar: HolidayCalendar,
     stations: bool,
+    timezone: str,
 ) -> pd.DataFrame:
     """Every file's counts, joined with the weather and the calendar, in the UCI layout."""
     values = [trip_counts(item) for item in counts]
     duplicates = duplicate_rides(values)
     if duplicates:
-        raise TripDataError.from_problems(counts[0].file.path, list(duplicates))
-    table = read_weather(verify(weather.table), granularity)
-    return assemble_rows(values, table, granularity, holiday_calendar, stations)
+        raise TripDataError.from_problems(counts[-1].file.path, duplicates)
+    stored = verify(weather.table)
+    try:
+        table = read_weather(stored, granularity)
+    except WeatherDataError as error:
+        # Name the user's weather file, not its copy in the store.
+        named = str(error).replace(str(stored), weather.source)
+        raise WeatherDataError(named, file=weather.source) from None
+    return assemble_rows(values, table, granularity, holiday_calendar, stations, timezone)

@@ -32,6 +32,7 @@ from tasks.prepare.trip_descriptors import (
 )
 from tasks.prepare.trip_rows import assemble_table, count_file
 from tasks.prepare.trips.aggregate import CHUNK_ROWS
+from tasks.prepare.trips.assemble import quiet_days
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import RawData
 from tasks.storage.publish import publish_file
@@ -94,13 +95,17 @@ def assemble_trip_rows(
     granularity: Granularity,
     holiday_calendar: HolidayCalendar,
     stations: bool,
+    timezone: str,
     store_root: str,
 ) -> RawData:
     """Join every file's counts with the weather and the calendar: the UCI-layout table."""
+    logger = get_run_logger()
     store = ArtifactStore(store_root)
-    frame = assemble_table(counts, weather, granularity, holiday_calendar, stations)
+    frame = assemble_table(counts, weather, granularity, holiday_calendar, stations, timezone)
     table = store.put_bytes(frame.to_csv(index=False, lineterminator="\n").encode(), ".csv")
-    get_run_logger().info(
+    for warning in quiet_days(frame):
+        logger.warning("%s: %s", source, warning)
+    logger.info(
         "assembled %d %s rows from %d trips in %d file(s)",
         len(frame),
         granularity,

@@ -59,25 +59,27 @@ def test_a_trips_source_needs_weather_and_other_sources_refuse_it(folder: Path, 
     config = RetrainConfig(source=str(folder), trips=TripsConfig(weather="weather.csv"))
     assert config.trips.timezone == "America/New_York"
     assert config.trips.holiday_calendar == "us-dc"
-    with pytest.raises(ValidationError, match="trips.weather: source .* is trip files"):
+    with pytest.raises(ValidationError, match=r"trips\.weather: source .* is trip files"):
         RetrainConfig(source=str(folder))
     day = tmp_path / "day.csv"
-    with pytest.raises(ValidationError, match="trips.weather: only a trips source"):
+    with pytest.raises(ValidationError, match=r"trips\.weather: only a trips source"):
         RetrainConfig(source=str(day), trips=TripsConfig(weather="weather.csv"))
-    with pytest.raises(ValidationError, match="trips.stations: only a trips source"):
+    with pytest.raises(ValidationError, match=r"trips\.stations: only a trips source"):
         RetrainConfig(source=str(day), trips=TripsConfig(stations=True))
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "../../etc/passwd", "EST5EDT ", ""])
 def test_a_time_zone_is_an_iana_name(zone: str):
-    with pytest.raises(ValidationError, match="trips.timezone|at least 1 character"):
+    with pytest.raises(ValidationError, match=r"trips\.timezone"):
         RetrainConfig(trips={"timezone": zone})
     assert RetrainConfig(trips={"timezone": "Europe/London"}).trips.timezone == "Europe/London"
 
 
 def test_the_holiday_calendar_is_one_of_three():
     for calendar in ("us-dc", "us-federal", "none"):
-        assert RetrainConfig(trips={"holiday_calendar": calendar}).trips.holiday_calendar == calendar
+        assert (
+            RetrainConfig(trips={"holiday_calendar": calendar}).trips.holiday_calendar == calendar
+        )
     with pytest.raises(ValidationError, match="holiday_calendar"):
         RetrainConfig(trips={"holiday_calendar": "uk"})
 
@@ -97,8 +99,11 @@ def test_the_flags_and_the_ui_form_come_from_the_model(folder: Path):
     from flows.retrain import retrain
 
     args = make_parser().parse_args(
-        ["run", "--source", str(folder), "--weather", "w.csv", "--timezone", "America/Chicago"]
-        + ["--holiday-calendar", "us-federal", "--stations", "true"]
+        [
+            *("run", "--source", str(folder), "--weather", "w.csv"),
+            *("--timezone", "America/Chicago", "--holiday-calendar", "us-federal"),
+            *("--stations", "true"),
+        ]
     )
     assert (args.weather, args.timezone, args.holiday_calendar, args.stations) == (
         "w.csv",
