@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from schemas.source import TripsSource, parse_source
+from schemas.source import LocalSource, TripsSource, parse_source
 from schemas.sources import OptionalSource
 
 # The holidays of trip-built rows: federal plus DC Emancipation Day (the UCI files' own), federal.
@@ -84,10 +84,16 @@ def check_trips_fit(source: str, trips: TripsConfig, field: str = "trips") -> No
             )
         return
     if given:
+        parsed = parse_source(source)
+        missing = isinstance(parsed, LocalSource) and not parsed.path.exists()
+        what = (
+            f"no file or folder {parsed.path} exists"
+            if isinstance(parsed, LocalSource) and missing
+            else "it is one file whose rows carry their own weather"
+        )
         raise ValueError(
-            f"{field}.weather: only a trips source (a folder or glob pattern of trip files) "
-            f"reads a weather table; source {source!r} is one file whose rows carry their "
-            "own weather: leave weather empty"
+            f"{field}.weather: only a trips source (an existing folder or a glob pattern of "
+            f"trip files) reads a weather table, and source {source!r} is none: {what}"
         )
     if trips.stations:
         raise ValueError(

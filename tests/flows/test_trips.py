@@ -17,7 +17,13 @@ from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.records import FEATURE_COLUMNS
 from schemas.trips_config import TripsConfig
 from tests.flows.project_copy import task_run_states
-from tests.flows.trip_files import daily_counts, write_history, write_month, write_weather
+from tests.flows.trip_files import (
+    daily_counts,
+    write_history,
+    write_hourly_weather,
+    write_month,
+    write_weather,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.minutes(6)]
 
@@ -92,6 +98,9 @@ def test_a_trips_folder_trains_caches_per_file_and_fails_a_bad_file_cleanly(
     assert third.result().trained and third.result().new_data.new_rows == 31
     assert sorted(states_of(third)["aggregate_trips"]) == ["Cached"] * 4 + ["Completed"]
     champion = champion_pointer(trips_config)
+    # The next night finds no new file: no new days, the run ends before training.
+    quiet = retrain(lazy, return_state=True).result()
+    assert not quiet.trained and quiet.new_data.new_rows == 0
 
     # June arrives with one timestamp that does not parse: exit 1, one paragraph, no traceback.
     june = write_month(Path(trips_config.source), 2024, 6, "current", "csv")
@@ -160,3 +169,33 @@ def test_aggregate_writes_the_uci_table_through_the_task_cache_and_keeps_a_users
     err = capsys.readouterr().err
     assert str(mine) in err and "bikeflow did not write it" in err and "Traceback" not in err
     assert mine.read_text() == "my own notes\n"
+
+
+def test_hourly_rows_per_station_count_every_trip_with_zero_hours_filled(
+    trips_config: RetrainConfig, tmp_path: Path
+):
+    from flows.aggregate import aggregate_trips_table
+    from schemas.aggregate_config import AggregateConfig
+
+    weather = write_hourly_weather(tmp_path / "hourly.csv")
+    output = tmp_path / "tables" / "hour.csv"
+    config = AggregateConfig.model_validate(
+        {
+            "trips": f"{trips_config.source}/*",
+            "granularity": "hour",
+            "counting": {"weather": str(weather), "stations": True},
+            "store_root": trips_config.store_root,
+            "output_csv": str(output),
+        }
+    )
+    state = aggregate_trips_table(config, return_state=True)
+    assert state.is_completed(), state.message
+    table = pd.read_csv(output)
+    assert {"hr", "station"} <= set(table.columns)
+    trips = write_history(tmp_path / "again")
+    # Every trip is in the row of its station and local start hour; the other hours are zeros.
+    assert table["cnt"].sum() == len(trips)
+    by_station = table.groupby("station")["cnt"].sum()
+    assert by_station.to_dict() == trips.groupby("station").size().to_dict()
+    assert (table["cnt"] == 0).any() and set(table["hr"]) == set(range(24))
+    assert (table["casual"] + table["registered"] == table["cnt"]).all()

@@ -118,3 +118,12 @@ def daily_counts(trips: pd.DataFrame) -> pd.DataFrame:
     registered = by_day["member"].sum().astype(np.int64)
     cnt = by_day.size().astype(np.int64)
     return pd.DataFrame({"casual": cnt - registered, "registered": registered, "cnt": cnt})
+
+
+def write_hourly_weather(path: Path, first: date = date(2024, 1, 1), days: int = 130) -> Path:
+    """An hourly weather table in raw units: ``date``, ``hour`` 0-23 and the weather columns."""
+    daily = write_weather(path, first, days)
+    frame = pd.read_csv(daily).loc[lambda rows: rows.index.repeat(24)].reset_index(drop=True)
+    frame.insert(1, "hour", np.tile(np.arange(24), days))
+    path.write_text(frame.to_csv(index=False))
+    return path
