@@ -107,7 +107,7 @@ class _FileReader:
         first_row = 0
         try:
             for chunk in reader:
-                self.read_chunk(where, layout, chunk.fillna(""), first_row)
+                self.read_chunk(where, layout, chunk, first_row)
                 first_row += len(chunk)
         except pd.errors.ParserError as error:
             raise TripDataError(
