@@ -97,6 +97,8 @@ class DataValidationError(BikeflowError):
 class TripDataError(DataValidationError):
     """Trip history files break a rule: bad layout, timestamp, member type, duplicate ride."""
 
+    subject = "the trip files"
+
     @classmethod
     def from_problems(cls, file: str, problems: list[str], shown: int = 20) -> TripDataError:
         """Build the error from one paragraph per problem (the first ``shown`` of them)."""
@@ -105,9 +107,11 @@ class TripDataError(DataValidationError):
             paragraphs = [*paragraphs, f"... and {len(problems) - shown} more problem(s)"]
         if len(problems) == 1:
             return cls(problems[0], file=file)
-        head = f"{len(problems)} problems in the trip files:"
+        head = f"{len(problems)} problems in {cls.subject}:"
         return cls("\n\n".join([head, *paragraphs]), file=file)
 
 
 class WeatherDataError(TripDataError):
     """The weather table joined to trip counts breaks a rule: a column, a value, a missing day."""
+
+    subject = "the weather table"

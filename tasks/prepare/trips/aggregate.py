@@ -107,7 +107,7 @@ class _FileReader:
         first_row = 0
         try:
             for chunk in reader:
-                self.read_chunk(where, layout, chunk.fillna(""), first_row)
+                self.read_chunk(where, layout, chunk, first_row)
                 first_row += len(chunk)
         except pd.errors.ParserError as error:
             raise TripDataError(
@@ -120,8 +120,9 @@ class _FileReader:
         """Check one chunk's trips and add their counts."""
         # The header is line 1, so the chunk's row i is line first_row + i + 2.
         lines = np.arange(first_row + 2, first_row + 2 + len(chunk), dtype=np.int64)
-        blank = (chunk[list(layout.needed)] == "").all(axis=1).to_numpy()
+        blank = (chunk[layout.start] == "").to_numpy()
         if blank.any():  # an empty line (often the last one) is no trip
+            blank[blank] = (chunk.loc[blank, list(layout.needed)] == "").all(axis=1).to_numpy()
             chunk, lines = chunk[~blank].reset_index(drop=True), lines[~blank]
         start = parse_times(chunk[layout.start], self.timezone)
         end = parse_times(chunk[layout.end], self.timezone)
@@ -317,7 +318,9 @@ def _check_duplicates(reader: _FileReader) -> np.ndarray:
                 f"{place}; every ride_id must be unique"
             )
         reader.problems.more("duplicate", max(0, len(repeats) - reader.problems.shown))
-    return np.unique(hashes)
+    distinct = np.ones(len(hashes), dtype=bool)
+    distinct[1:] = hashes[1:] != hashes[:-1]
+    return hashes[distinct]
 
 
 def _ride_ids_at(
