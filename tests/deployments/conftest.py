@@ -320,3 +320,8 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
     finally:
         if nextitem is None or "stack" not in getattr(nextitem, "fixturenames", ()):
             _stop_stack()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the shared stack if a run ended early (-x, Ctrl-C) while it was still up."""
+    _stop_stack()
