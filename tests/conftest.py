@@ -6,6 +6,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 # Prefect reads PREFECT_HOME when it is first imported: give this test process a home of its
 # own (before the import below), so that the runs the tests start in subprocesses (the CLI's
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from prefect.testing.utilities import prefect_test_harness
+from xdist.scheduler import LoadFileScheduling
 
 from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.records import FEATURE_COLUMNS
@@ -37,21 +39,75 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.gettempdir()]))
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the files marked ``minutes(n)`` first, longest first, keeping each file together.
+# xdist work units. A unit runs on one xdist worker, its tests one after the other; by default
+# a unit is a file (``--dist loadfile``), so module-scoped fixtures are set up once. Two
+# exceptions, declared here because xdist's controller sees node ids only (not markers; and
+# xdist's own ``xdist_group`` no longer reaches it under pytest 9.2):
+# - these files are one unit, so one worker runs them in a row and they share one Prefect
+#   stack (tests/deployments/conftest.py) instead of starting one each;
+SHARED_UNITS = {
+    "tests/deployments/test_load.py": "prefect-stack",
+    "tests/deployments/test_ui.py": "prefect-stack",
+    "tests/deployments/test_deployments.py": "prefect-stack",
+}
+# - each test of these files is a unit of its own: long, independent tests, which both
+#   workers can then take at once.
+SPREAD_FILES = frozenset({"tests/benchmarks/test_quick.py"})
 
-    xdist (``--dist loadfile --no-loadscope-reorder``, pyproject.toml) hands the files to its
-    two workers in collection order. Its default order, most tests first, ran the two-test
-    real-data files last: a 14-minute file then kept one worker busy long after the other had
-    finished. Longest first lets both finish together. ``n`` is the file's minutes in CI.
+
+def work_unit(nodeid: str) -> str:
+    """The xdist work unit of a test: its file, its shared unit, or itself (SPREAD_FILES)."""
+    file = nodeid.split("::", 1)[0]
+    if file in SPREAD_FILES:
+        return nodeid
+    return SHARED_UNITS.get(file, file)
+
+
+class WorkUnitScheduling(LoadFileScheduling):
+    """xdist's ``loadfile`` scheduling, with the units of ``work_unit``."""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return work_unit(nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileScheduling | None:
+    """Schedule ``--dist loadfile`` (pyproject.toml) by ``work_unit`` instead of by file."""
+    if config.getvalue("dist") == "loadfile":
+        return WorkUnitScheduling(config, log)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the longest work units first, each unit's tests together.
+
+    xdist hands the units to its two workers in this order (``--no-loadscope-reorder``,
+    pyproject.toml). Its default order, most tests first, ran the two-test real-data files
+    last: a 14-minute file then kept one worker busy long after the other had finished.
+    Longest first lets both finish together. ``minutes(n)`` is a file's minutes in CI (a
+    test's own marker, in SPREAD_FILES, that test's); a shared unit's minutes are its files'.
     """
 
     def minutes(item: pytest.Item) -> float:
         marker = item.get_closest_marker("minutes")
         return 0.0 if marker is None else float(marker.args[0])
 
-    weight = {item.path: minutes(item) for item in items}
-    items.sort(key=lambda item: -weight[item.path])  # stable: file order is kept
+    # Each file's (or spread test's) minutes once, summed over the unit's files.
+    parts: dict[str, dict[str, float]] = {}
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        unit = work_unit(item.nodeid)
+        part = item.nodeid if unit == item.nodeid else item.nodeid.split("::", 1)[0]
+        parts.setdefault(unit, {})[part] = minutes(item)
+        first.setdefault(unit, index)
+    weight = {unit: sum(values.values()) for unit, values in parts.items()}
+    position = {id(item): index for index, item in enumerate(items)}
+
+    def order(item: pytest.Item) -> tuple[float, int, int]:
+        unit = work_unit(item.nodeid)
+        return (-weight[unit], first[unit], position[id(item)])
+
+    items.sort(key=order)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,4 +1,8 @@
-"""The benchmarks in quick mode (small sizes), so that their code cannot rot."""
+"""The benchmarks in quick mode (small sizes), so that their code cannot rot.
+
+Each test is independent and takes minutes: each is an xdist work unit of its own, so both
+workers take them (tests/conftest.py), and its ``minutes`` orders it among the other units.
+"""
 
 import re
 import subprocess
@@ -10,9 +14,10 @@ from benchmarks import database_overhead, orchestration, scale
 from benchmarks.common import ROOT, child_env
 from benchmarks.postgres import postgres_bin
 
-pytestmark = [pytest.mark.slow, pytest.mark.minutes(14)]
+pytestmark = pytest.mark.slow
 
 
+@pytest.mark.minutes(0.5)
 def test_training_benchmark_runs_and_both_trainers_agree():
     # In a fresh interpreter, as the script is run: TensorFlow and Keras state left by other
     # tests in this process (one CI run saw a 0.18 loss gap here, never reproduced alone)
@@ -33,6 +38,7 @@ def test_training_benchmark_runs_and_both_trainers_agree():
     assert float(gap.group(1)) < 1e-5  # several steps per execution: the same losses
 
 
+@pytest.mark.minutes(2)
 def test_scale_benchmark_runs_every_stage(capsys: pytest.CaptureFixture[str]):
     results = scale.main(["--quick"])
     out = capsys.readouterr().out
@@ -43,6 +49,7 @@ def test_scale_benchmark_runs_every_stage(capsys: pytest.CaptureFixture[str]):
     assert results[-1]["train"]["stations"] == 3  # trained with the station embedding
 
 
+@pytest.mark.minutes(2.5)
 def test_orchestration_benchmark_runs_cold_and_warm(capsys: pytest.CaptureFixture[str]):
     result = orchestration.main(["--quick"])
     out = capsys.readouterr().out
@@ -50,6 +57,7 @@ def test_orchestration_benchmark_runs_cold_and_warm(capsys: pytest.CaptureFixtur
     assert all(len(values) == 1 for values in result["times"].values())
 
 
+@pytest.mark.minutes(2)
 def test_dask_sweep_benchmark_runs_on_one_and_two_workers(capsys: pytest.CaptureFixture[str]):
     pytest.importorskip("prefect_dask", reason="the .[dask] extra is not installed")
     from benchmarks import dask_sweep
@@ -59,6 +67,7 @@ def test_dask_sweep_benchmark_runs_on_one_and_two_workers(capsys: pytest.Capture
     assert [len(v) for v in result["times"].values()] == [1, 1] and result["speedup"] > 0
 
 
+@pytest.mark.minutes(2.5)
 @pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed")
 def test_database_overhead_benchmark_runs_on_sqlite_and_postgresql(
     capsys: pytest.CaptureFixture[str],

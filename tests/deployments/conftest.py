@@ -257,15 +257,21 @@ def make_folders(base: Path) -> tuple[Path, Path, Path, Path]:
     return home, logs, data, elsewhere
 
 
-# Module scope: with no __init__.py here, "package" would mean the whole session, and an idle
-# server and worker would keep polling (a tenth of a core each) until the xdist worker ends.
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
+# The files that use ``stack`` (test_deployments, test_load, test_ui) are one xdist work unit
+# (tests/conftest.py's SHARED_UNITS): one worker runs them in a row and they share one stack,
+# started once. It is stopped as soon as the next test on this worker does not use it (below):
+# an idle server and worker would otherwise keep polling (a tenth of a core each) until the
+# xdist worker ends. A later test that asks for it again gets a fresh one.
+STACK_GROUP = "prefect-stack"
+_running: dict[str, tuple[PrefectStack, list[subprocess.Popen[bytes]]]] = {}
+
+
+def _start_stack(base: Path) -> tuple[PrefectStack, list[subprocess.Popen[bytes]]]:
     """Server on a free loopback port, the pool, `prefect deploy --all`, and a process worker.
 
     Prefect's default database (SQLite in PREFECT_HOME), no authentication.
     """
-    home, logs, data, elsewhere = make_folders(tmp_path_factory.mktemp("prefect-stack"))
+    home, logs, data, elsewhere = make_folders(base)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = base_env(home, f"{url}/api")
@@ -281,7 +287,41 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
         # limit can keep two retraining runs apart.
         worker_env = {**env, **source_allow_list(data)}
         processes.append(start_worker(worker_env, logs, elsewhere, limit=4))
-        yield stack
+    except BaseException:
+        _stop_all(processes)
+        raise
+    return stack, processes
+
+
+def _stop_all(processes: list[subprocess.Popen[bytes]]) -> None:
+    for process in reversed(processes):
+        stop(process)
+
+
+def _stop_stack() -> None:
+    """Stop the shared stack, if one is running."""
+    if STACK_GROUP in _running:
+        _stop_all(_running.pop(STACK_GROUP)[1])
+
+
+@pytest.fixture
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectStack]:
+    """The running shared stack (started on first use): see STACK_GROUP above."""
+    if STACK_GROUP not in _running:
+        _running[STACK_GROUP] = _start_stack(tmp_path_factory.mktemp("prefect-stack"))
+    yield _running[STACK_GROUP][0]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Stop the shared stack after the last test in a row that uses it."""
+    try:
+        return (yield)
     finally:
-        for process in reversed(processes):
-            stop(process)
+        if nextitem is None or "stack" not in getattr(nextitem, "fixturenames", ()):
+            _stop_stack()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the shared stack if a run ended early (-x, Ctrl-C) while it was still up."""
+    _stop_stack()

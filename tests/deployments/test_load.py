@@ -1,14 +1,14 @@
 """Load: ten retraining runs triggered at once on one server and one worker.
 
-The module's Prefect stack (conftest.py): one server, one process worker that may hold
-four runs at a time, so only the deployment's concurrency limit (1, ENQUEUE) keeps the runs
-apart. The ten runs share one artifact store, one cache and one registry root, and read the
-same generated data with two training seeds in turn: the first run of each seed trains its model,
-the other eight are served from the cache and hand the same model in again. So the registry
-makes one first-champion decision, one real champion/challenger comparison, and eight more
-decisions on challengers it already holds (rejected as the champion's very model, or rescored
-and decided on the same evidence again). Ten distinct seeds would train ten models, but take
-twice as long on two cores.
+The Prefect stack of this folder's stack tests (conftest.py): one server, one process
+worker that may hold four runs at a time, so only the deployment's concurrency limit (1,
+ENQUEUE) keeps the runs apart. The ten runs share one artifact store, one cache and one
+registry root, and read the same generated data with two training seeds in turn: the first
+run of each seed trains its model, the other eight are served from the cache and hand the
+same model in again. So the registry makes one first-champion decision, one real
+champion/challenger comparison, and eight more decisions on challengers it already holds
+(rejected as the champion's very model, or rescored and decided on the same evidence again).
+Ten distinct seeds would train ten models, but take twice as long on two cores.
 """
 
 from __future__ import annotations

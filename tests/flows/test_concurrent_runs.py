@@ -23,7 +23,7 @@ from prefect.settings import PREFECT_API_URL
 
 from schemas.synthetic import make_day_frame, to_csv_bytes
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.minutes(1)]
 ROOT = Path(__file__).resolve().parents[2]
 
 
