@@ -93,6 +93,13 @@ class _FileReader:
         header = next(csv.reader([header_line]), []) if header_line.strip() else []
         names = [clean_column(name) for name in header]
         layout = detect_layout(names, where)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise TripDataError(
+                f"{where}: the header names the column(s) {', '.join(repeated)} more than once; "
+                f"columns found: {', '.join(names)}",
+                file=where,
+            )
         reader = pd.read_csv(
             stream,
             header=None,
@@ -120,7 +127,7 @@ class _FileReader:
         """Check one chunk's trips and add their counts."""
         # The header is line 1, so the chunk's row i is line first_row + i + 2.
         lines = np.arange(first_row + 2, first_row + 2 + len(chunk), dtype=np.int64)
-        blank = (chunk[layout.start] == "").to_numpy()
+        blank = (chunk[layout.start] == "").to_numpy(copy=True)
         if blank.any():  # an empty line (often the last one) is no trip
             blank[blank] = (chunk.loc[blank, list(layout.needed)] == "").all(axis=1).to_numpy()
             chunk, lines = chunk[~blank].reset_index(drop=True), lines[~blank]
