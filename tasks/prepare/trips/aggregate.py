@@ -352,23 +352,30 @@ def _ride_ids_at(
 
 def duplicate_rides(counts_list: Sequence[TripCounts]) -> list[str]:
     """One paragraph per pair of files that share ride_ids (a file given twice, an overlap)."""
-    tagged = [
-        (hashes, index) for index, item in enumerate(counts_list) if len(hashes := item.ride_hashes)
-    ]
+    tagged = [(index, item.ride_hashes) for index, item in enumerate(counts_list)]
+    tagged = [(index, hashes) for index, hashes in tagged if len(hashes)]
     if len(tagged) < 2:
         return []
-    hashes = np.concatenate([hashes for hashes, _ in tagged])
-    owners = np.concatenate([np.full(len(hashes), index) for hashes, index in tagged])
-    order = np.argsort(hashes, kind="stable")
-    hashes, owners = hashes[order], owners[order]
-    same = np.flatnonzero(hashes[1:] == hashes[:-1])
-    pairs: dict[tuple[int, int], int] = {}
-    for position in same.tolist():
-        key = (int(owners[position]), int(owners[position + 1]))
-        pairs[key] = pairs.get(key, 0) + 1
-    return [
-        f"{counts_list[second].file}: {shared} ride_id(s) also appear in "
-        f"{counts_list[first].file}; a ride must be in one file only (is a file there twice, "
-        "or do two files cover the same days?)"
-        for (first, second), shared in sorted(pairs.items())
-    ]
+    # Each file's hashes are sorted and unique: a value twice in the sorted whole is shared.
+    # Sorting in place keeps 30 million rides at 8 bytes each.
+    joined = np.concatenate([hashes for _, hashes in tagged])
+    joined.sort()
+    shared = np.unique(joined[1:][joined[1:] == joined[:-1]])
+    del joined
+    if not len(shared):
+        return []
+    present = []
+    for _, hashes in tagged:
+        at = np.minimum(np.searchsorted(hashes, shared), len(hashes) - 1)
+        present.append(hashes[at] == shared)
+    paragraphs = []
+    for first in range(len(tagged)):
+        for second in range(first + 1, len(tagged)):
+            both = int(np.count_nonzero(present[first] & present[second]))
+            if both:
+                paragraphs.append(
+                    f"{counts_list[tagged[second][0]].file}: {both} ride_id(s) also appear in "
+                    f"{counts_list[tagged[first][0]].file}; a ride must be in one file only (is "
+                    "a file there twice, or do two files cover the same days?)"
+                )
+    return paragraphs
