@@ -176,6 +176,8 @@ def aggregate_all(folder: Path, granularity: str, stations: bool) -> dict[str, A
     from tasks.prepare.trips.weather import read_weather
 
     unit = "hour" if granularity == "hour" else "day"
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_started = usage.ru_utime + usage.ru_stime
     started = time.perf_counter()
     per_file = []
     counts = []
@@ -187,6 +189,9 @@ def aggregate_all(folder: Path, granularity: str, stations: bool) -> dict[str, A
         )
         counts.append(item)
     aggregated = time.perf_counter() - started
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU seconds: on a shared machine the wall clock measures the neighbours as well.
+    aggregate_cpu = usage.ru_utime + usage.ru_stime - cpu_started
     aggregate_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     shared = duplicate_rides(counts)
     weather = read_weather(weather_csv(folder / "weather.csv.txt", unit), unit)  # type: ignore[arg-type]
@@ -199,6 +204,8 @@ def aggregate_all(folder: Path, granularity: str, stations: bool) -> dict[str, A
         "aggregate_seconds": aggregated,
         "total_seconds": total,
         "trips_per_second": trips / aggregated,
+        "aggregate_cpu_seconds": aggregate_cpu,
+        "trips_per_cpu_second": trips / aggregate_cpu,
         "rows": len(rows),
         "shared_rides": len(shared),
         "aggregate_peak_mib": aggregate_peak,
@@ -252,6 +259,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "trips",
             "aggregate s",
             "trips / s",
+            "CPU s",
+            "trips / CPU s",
             "peak RSS MiB, aggregating",
             "assemble + checks s",
             "rows",
@@ -263,6 +272,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 f"{result['trips']:,}",
                 result["aggregate_seconds"],
                 f"{result['trips_per_second']:,.0f}",
+                result["aggregate_cpu_seconds"],
+                f"{result['trips_per_cpu_second']:,.0f}",
                 result["aggregate_peak_mib"],
                 result["total_seconds"] - result["aggregate_seconds"],
                 f"{result['rows']:,}",

@@ -18,6 +18,7 @@ def test_trips_benchmark_generates_aggregates_and_reports(
     out = capsys.readouterr().out
     assert "20,000 synthetic trips in 12 monthly files" in out and "trips / s" in out
     assert result["trips"] == 20_000 and result["files"] == 12
+    assert result["trips_per_cpu_second"] > 0 and "trips / CPU s" in out
     assert result["rows"] == 366 * 24  # every hour of 2024, a leap year
     assert result["shared_rides"] == 0
     assert 0 < result["aggregate_peak_mib"] <= result["peak_mib"] <= trips_throughput.LIMIT_MIB

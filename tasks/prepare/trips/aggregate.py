@@ -93,6 +93,13 @@ class _FileReader:
         header = next(csv.reader([header_line]), []) if header_line.strip() else []
         names = [clean_column(name) for name in header]
         layout = detect_layout(names, where)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise TripDataError(
+                f"{where}: the header names the column(s) {', '.join(repeated)} more than once; "
+                f"columns found: {', '.join(names)}",
+                file=where,
+            )
         reader = pd.read_csv(
             stream,
             header=None,
@@ -120,7 +127,7 @@ class _FileReader:
         """Check one chunk's trips and add their counts."""
         # The header is line 1, so the chunk's row i is line first_row + i + 2.
         lines = np.arange(first_row + 2, first_row + 2 + len(chunk), dtype=np.int64)
-        blank = (chunk[layout.start] == "").to_numpy()
+        blank = (chunk[layout.start] == "").to_numpy(copy=True)
         if blank.any():  # an empty line (often the last one) is no trip
             blank[blank] = (chunk.loc[blank, list(layout.needed)] == "").all(axis=1).to_numpy()
             chunk, lines = chunk[~blank].reset_index(drop=True), lines[~blank]
@@ -345,23 +352,30 @@ def _ride_ids_at(
 
 def duplicate_rides(counts_list: Sequence[TripCounts]) -> list[str]:
     """One paragraph per pair of files that share ride_ids (a file given twice, an overlap)."""
-    tagged = [
-        (hashes, index) for index, item in enumerate(counts_list) if len(hashes := item.ride_hashes)
-    ]
+    tagged = [(index, item.ride_hashes) for index, item in enumerate(counts_list)]
+    tagged = [(index, hashes) for index, hashes in tagged if len(hashes)]
     if len(tagged) < 2:
         return []
-    hashes = np.concatenate([hashes for hashes, _ in tagged])
-    owners = np.concatenate([np.full(len(hashes), index) for hashes, index in tagged])
-    order = np.argsort(hashes, kind="stable")
-    hashes, owners = hashes[order], owners[order]
-    same = np.flatnonzero(hashes[1:] == hashes[:-1])
-    pairs: dict[tuple[int, int], int] = {}
-    for position in same.tolist():
-        key = (int(owners[position]), int(owners[position + 1]))
-        pairs[key] = pairs.get(key, 0) + 1
-    return [
-        f"{counts_list[second].file}: {shared} ride_id(s) also appear in "
-        f"{counts_list[first].file}; a ride must be in one file only (is a file there twice, "
-        "or do two files cover the same days?)"
-        for (first, second), shared in sorted(pairs.items())
-    ]
+    # Each file's hashes are sorted and unique: a value twice in the sorted whole is shared.
+    # Sorting in place keeps 30 million rides at 8 bytes each.
+    joined = np.concatenate([hashes for _, hashes in tagged])
+    joined.sort()
+    shared = np.unique(joined[1:][joined[1:] == joined[:-1]])
+    del joined
+    if not len(shared):
+        return []
+    present = []
+    for _, hashes in tagged:
+        at = np.minimum(np.searchsorted(hashes, shared), len(hashes) - 1)
+        present.append(hashes[at] == shared)
+    paragraphs = []
+    for first in range(len(tagged)):
+        for second in range(first + 1, len(tagged)):
+            both = int(np.count_nonzero(present[first] & present[second]))
+            if both:
+                paragraphs.append(
+                    f"{counts_list[tagged[second][0]].file}: {both} ride_id(s) also appear in "
+                    f"{counts_list[tagged[first][0]].file}; a ride must be in one file only (is "
+                    "a file there twice, or do two files cover the same days?)"
+                )
+    return paragraphs

@@ -66,37 +66,33 @@ def combine_counts(
 
 
 def _grid(
-    counts: pd.DataFrame,
-    first: np.datetime64,
-    last: np.datetime64,
-    granularity: Granularity,
-    stations: bool,
-) -> pd.DataFrame:
-    """Every date (every hour of every date) from first to last; per station, its own run."""
-    hours = np.arange(24) if granularity == "hour" else None
+    summed: pd.DataFrame, granularity: Granularity, stations: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """Every date (hour) from the first to the last trip; per station, its own run of dates.
+
+    Returns the grid's times (days, or hours, since 1970), its station ids (None without
+    stations), sorted by time then station, and the position of each count row in the grid.
+    """
+    per_day = 24 if granularity == "hour" else 1
+    days = summed[DATE_COLUMN].to_numpy().astype("datetime64[D]").astype(np.int64)
+    times = days * per_day + (summed["hr"].to_numpy(np.int64) if per_day == 24 else 0)
     if not stations:
-        days = np.arange(first, last + 1, dtype="datetime64[D]")
-        return _expand(days, hours, None)
-    spans = counts.groupby(STATION_COLUMN)[DATE_COLUMN].agg(["min", "max"])
-    parts = []
-    for station, (low, high) in spans.iterrows():
-        days = np.arange(
-            np.datetime64(low, "D"), np.datetime64(high, "D") + 1, dtype="datetime64[D]"
-        )
-        parts.append(_expand(days, hours, int(station)))
-    return pd.concat(parts, ignore_index=True)
-
-
-def _expand(days: np.ndarray, hours: np.ndarray | None, station: int | None) -> pd.DataFrame:
-    columns: dict[str, np.ndarray] = {}
-    if hours is None:
-        columns[DATE_COLUMN] = days.astype("datetime64[ns]")
-    else:
-        columns[DATE_COLUMN] = np.repeat(days, len(hours)).astype("datetime64[ns]")
-        columns["hr"] = np.tile(hours, len(days)).astype(np.int64)
-    if station is not None:
-        columns[STATION_COLUMN] = np.full(len(columns[DATE_COLUMN]), station, dtype=np.int64)
-    return pd.DataFrame(columns)
+        grid = np.arange(days.min() * per_day, (days.max() + 1) * per_day, dtype=np.int64)
+        return grid, None, times - grid[0]
+    ids, which = np.unique(summed[STATION_COLUMN].to_numpy(np.int64), return_inverse=True)
+    low = np.full(len(ids), np.iinfo(np.int64).max)
+    high = np.full(len(ids), np.iinfo(np.int64).min)
+    np.minimum.at(low, which, days)
+    np.maximum.at(high, which, days)
+    lengths = (high - low + 1) * per_day
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    grid = np.repeat(low * per_day, lengths) + offsets
+    index = np.repeat(np.arange(len(ids)), lengths)
+    order = np.lexsort((index, grid))
+    grid, index = grid[order], index[order]
+    # Sorted by (time, station): time * stations + station index grows along the grid.
+    keys = grid * len(ids) + index
+    return grid, ids[index], np.searchsorted(keys, times * len(ids) + which)
 
 
 def _skipped_hours_filled(weather: pd.DataFrame, timezone: str) -> pd.DataFrame:
@@ -122,32 +118,33 @@ def _skipped_hours_filled(weather: pd.DataFrame, timezone: str) -> pd.DataFrame:
     return joined.sort_values([DATE_COLUMN, "hr"], kind="stable").reset_index(drop=True)
 
 
-def _check_weather(rows: pd.DataFrame, weather: pd.DataFrame, granularity: Granularity) -> None:
+def _check_weather(
+    grid: np.ndarray, found: np.ndarray, weather: pd.DataFrame, granularity: Granularity
+) -> None:
     """Refuse trips outside the weather's dates and dates (hours) without weather."""
-    unit = "h" if granularity == "hour" else "D"
-    problems = []
-    trip_days = rows[DATE_COLUMN].to_numpy().astype("datetime64[D]")
     if not len(weather):
         raise WeatherDataError(
             "the weather table has no rows; trips need a weather row per " + granularity
         )
+    unit = "h" if granularity == "hour" else "D"
+    moments = grid.astype(f"datetime64[{unit}]")
+    trip_days = moments.astype("datetime64[D]")
     low = weather[DATE_COLUMN].min().to_datetime64().astype("datetime64[D]")
     high = weather[DATE_COLUMN].max().to_datetime64().astype("datetime64[D]")
     outside = (trip_days < low) | (trip_days > high)
+    problems = []
     if outside.any():
         problems.append(
             f"trips fall outside the weather's dates ({low}..{high}): trips on "
             f"{describe_ranges(trip_days[outside], 'D')} have no weather; extend the weather "
             "table or leave those trip files out"
         )
-    inside = rows[~outside & rows[WEATHERSIT].isna().to_numpy()]
-    if len(inside):
-        moments = inside[DATE_COLUMN].to_numpy().astype("datetime64[h]")
-        if granularity == "hour":
-            moments = moments + inside["hr"].to_numpy().astype("timedelta64[h]")
+    inside = ~outside & ~found
+    if inside.any():
         problems.append(
             f"the weather table has no row for these {granularity}s between the first and the "
-            f"last trip: {describe_ranges(moments, unit)}; every {granularity} needs its weather"
+            f"last trip: {describe_ranges(moments[inside], unit)}; every {granularity} needs "
+            "its weather"
         )
     if problems:
         raise WeatherDataError.from_problems("weather table", problems)
@@ -171,30 +168,47 @@ def assemble_rows(
     trips outside the weather's dates and for dates (hours) without weather, named in ranges.
     """
     summed = combine_counts(counts, granularity, stations)
-    days = summed[DATE_COLUMN].to_numpy().astype("datetime64[D]")
-    grid = _grid(summed, days.min(), days.max(), granularity, stations)
-    keys = key_columns(granularity, stations)
-    rows = grid.merge(summed, on=keys, how="left", validate="one_to_one")
-    rows[list(COUNT_COLUMNS)] = rows[list(COUNT_COLUMNS)].fillna(0).astype(np.int64)
+    hourly = granularity == "hour"
+    per_day = 24 if hourly else 1
+    grid, station_ids, positions = _grid(summed, granularity, stations)
     weather = _skipped_hours_filled(weather, timezone)
-    weather_keys = [DATE_COLUMN, "hr"] if granularity == "hour" else [DATE_COLUMN]
-    weather = weather[[*weather_keys, WEATHERSIT, *WEATHER_COLUMNS]]
-    rows = rows.merge(weather, on=weather_keys, how="left", validate="many_to_one")
-    _check_weather(rows, weather, granularity)
-    hours = rows["hr"] if granularity == "hour" else None
-    calendar = calendar_columns(
-        pd.DatetimeIndex(rows[DATE_COLUMN]), hours, holiday_calendar, first_year
+    weather_days = weather[DATE_COLUMN].to_numpy().astype("datetime64[D]").astype(np.int64)
+    weather_times = weather_days * per_day + (weather["hr"].to_numpy(np.int64) if hourly else 0)
+    at = np.minimum(np.searchsorted(weather_times, grid), max(len(weather_times) - 1, 0))
+    found = (weather_times[at] == grid) if len(weather_times) else np.zeros(len(grid), bool)
+    _check_weather(grid, found, weather, granularity)
+    # The calendar of each distinct day, taken by every row of that day.
+    first_day = grid[0] // per_day
+    day_index = grid // per_day - first_day
+    days = pd.date_range(
+        pd.Timestamp(np.datetime64(int(first_day), "D")), periods=int(day_index[-1]) + 1
     )
-    for name in calendar.columns:
-        rows[name] = calendar[name].to_numpy()
-    rows[WEATHERSIT] = rows[WEATHERSIT].astype(np.int64)
-    rows = rows.sort_values(keys, kind="stable").reset_index(drop=True)
-    rows.insert(0, "instant", np.arange(1, len(rows) + 1, dtype=np.int64))
-    rows[DATE_COLUMN] = rows[DATE_COLUMN].dt.strftime("%Y-%m-%d")
-    columns = list(record_columns(granularity))
+    calendar = calendar_columns(days, None, holiday_calendar, first_year)
+    labels = np.array(days.strftime("%Y-%m-%d"), dtype=object)
+    columns: dict[str, np.ndarray] = {
+        "instant": np.arange(1, len(grid) + 1, dtype=np.int64),
+        DATE_COLUMN: labels[day_index],
+    }
+    if station_ids is not None:
+        columns[STATION_COLUMN] = station_ids
+    for name in ("season", "yr", "mnth"):
+        columns[name] = calendar[name].to_numpy()[day_index]
+    if hourly:
+        columns["hr"] = grid - (grid // 24) * 24
+    for name in ("holiday", "weekday", "workingday"):
+        columns[name] = calendar[name].to_numpy()[day_index]
+    columns[WEATHERSIT] = weather[WEATHERSIT].to_numpy(np.int64)[at]
+    for name in WEATHER_COLUMNS:
+        columns[name] = weather[name].to_numpy(np.float64)[at]
+    for name in COUNT_COLUMNS:
+        values = np.zeros(len(grid), dtype=np.int64)
+        values[positions] = summed[name].to_numpy(np.int64)
+        columns[name] = values
+    order = list(record_columns(granularity))
     if stations:
-        columns.insert(2, STATION_COLUMN)
-    return rows[columns]
+        order.insert(2, STATION_COLUMN)
+    # In the UCI order, and without a copy: per station and hour, millions of rows.
+    return pd.DataFrame({name: columns[name] for name in order}, copy=False)
 
 
 def quiet_days(rows: pd.DataFrame, share: float = QUIET_SHARE) -> list[str]:

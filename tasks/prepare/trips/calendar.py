@@ -105,7 +105,7 @@ def calendar_columns(
     holiday_days = np.array(sorted(holidays), dtype="datetime64[D]")
     days = index.to_numpy().astype("datetime64[D]")
     holiday = np.isin(days, holiday_days).astype(np.int64)
-    weekday = (np.asarray(index.dayofweek) + 1) % 7  # pandas: Monday 0; UCI: Sunday 0
+    weekday = (np.asarray(index.day_of_week) + 1) % 7  # pandas: Monday 0; UCI: Sunday 0
     columns: dict[str, np.ndarray] = {
         "season": season_of(index),
         "yr": np.asarray(index.year, dtype=np.int64) - first_year,

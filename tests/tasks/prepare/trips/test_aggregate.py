@@ -268,3 +268,22 @@ def test_an_unknown_timezone_is_refused(tmp_path: Path):
     )
     assert europe.counts[["hr"]].values.tolist() == [[0]]
     assert europe.counts["dteday"].tolist() == [pd.Timestamp("2024-01-02")]
+
+
+def test_a_header_only_file_has_no_trips_and_windows_line_ends_are_read(tmp_path: Path):
+    empty = write_trip_file(tmp_path / "empty.csv", ",".join(CURRENT.columns) + "\n")
+    result = aggregate_trip_file(empty, granularity="hour", stations=True)
+    assert result.trips == 0 and result.first_start is None and len(result.counts) == 0
+    assert list(result.counts.columns) == ["dteday", "hr", "station", "casual", "registered", "cnt"]
+    trips = random_trips("2024-08-01", 2, 50, seed=8)
+    text = csv_text(in_layout(trips, "legacy")).replace("\n", "\r\n")
+    windows = write_trip_file(tmp_path / "windows.csv", "\ufeff" + text)
+    counts = aggregate_trip_file(windows, chunk_rows=7).counts
+    pd.testing.assert_frame_equal(counts, expected_counts(trips, "day", False), check_dtype=False)
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path: Path):
+    header = ",".join([*CURRENT.columns, "member_casual"])
+    path = write_trip_file(tmp_path / "twice.csv", header + "\n")
+    with pytest.raises(TripDataError, match="names the column\\(s\\) member_casual more than once"):
+        aggregate_trip_file(path)

@@ -157,3 +157,13 @@ def test_holiday_calendar_and_csv_round_trip(two_files):
     assert rows["workingday"].tolist() == [1, 0, 0, 1, 1, 1, 1, 1, 0]
     again = pd.read_csv(io.BytesIO(_csv(rows)))
     assert again["dteday"].tolist() == rows["dteday"].tolist()
+
+
+def test_no_trips_at_all_is_refused(tmp_path: Path):
+    from schemas.errors import TripDataError
+    from tasks.prepare.trips.layouts import CURRENT
+
+    path = write_trip_file(tmp_path / "empty.zip", ",".join(CURRENT.columns) + "\n")
+    weather = read_weather(weather_text(["2024-01-01"]), "day")
+    with pytest.raises(TripDataError, match=r"no trips found in the trip files: .*empty\.zip"):
+        assemble_rows([aggregate_trip_file(path)], weather, "day")

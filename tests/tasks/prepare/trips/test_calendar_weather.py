@@ -157,3 +157,10 @@ def test_the_trip_modules_import_no_prefect():
     code += "assert 'prefect' not in sys.modules, 'prefect imported'\n"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+def test_us_federal_is_the_federal_calendar_pandas_knows():
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    known = USFederalHolidayCalendar().holidays("2005-01-01", "2035-12-31")
+    assert holiday_dates(range(2005, 2036), "us-federal") == {day.date() for day in known}
