@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Annotated
 
@@ -58,7 +57,7 @@ class AggregateConfig(BaseModel):
     output_parquet: OptionalOutputFile = Field(
         "",
         max_length=4096,
-        description="Parquet file that receives the table instead (needs pyarrow); the same "
+        description="Parquet file that receives the table instead (written with pyarrow); the same "
         "rules as output_csv.",
     )
 
@@ -67,11 +66,6 @@ class AggregateConfig(BaseModel):
         field, output = self.output
         if bool(self.output_csv.strip()) == bool(self.output_parquet.strip()):
             raise ValueError("give one of output_csv and output_parquet (--output-csv FILE)")
-        if field == "output_parquet" and importlib.util.find_spec("pyarrow") is None:
-            raise ValueError(
-                "output_parquet: writing Parquet needs pyarrow, which is not installed "
-                "(pip install pyarrow), or write a CSV with output_csv"
-            )
         source = parse_source(self.trips)
         if not isinstance(source, TripsSource):
             raise ValueError(

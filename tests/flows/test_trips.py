@@ -162,6 +162,15 @@ def test_aggregate_writes_the_uci_table_through_the_task_cache_and_keeps_a_users
     assert states["aggregate_trips"] == ["Cached"] * 4
     assert pd.read_csv(output).equals(table)
 
+    # Parquet (through pyarrow): the same table, with its column types kept.
+    parquet = tmp_path / "tables" / "day.parquet"
+    assert main([*flags, "--output-parquet", str(parquet)]) == 0
+    from_parquet = pd.read_parquet(parquet)
+    assert list(from_parquet.columns) == list(table.columns)
+    pd.testing.assert_frame_equal(
+        from_parquet.astype({"dteday": str}), table, check_dtype=False, check_exact=False
+    )
+
     # A file the user put there is refused before any work, naming it, and left as it is.
     mine = tmp_path / "tables" / "mine.csv"
     mine.write_text("my own notes\n")
