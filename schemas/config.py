@@ -126,6 +126,11 @@ class FeatureConfig(FrozenConfig):
     )
 
 
+TrainingBackend = Literal["tensorflow", "jax"]
+# The backend a config that names none trains on (issue 22: switched on benchmark evidence).
+DEFAULT_TRAINING_BACKEND: TrainingBackend = "tensorflow"
+
+
 class TrainingConfig(FrozenConfig):
     """The optimiser and the training loop."""
 
@@ -179,6 +184,12 @@ class TrainingConfig(FrozenConfig):
         "keeps the epoch select chooses (lowest validation loss) and the last one (a resume "
         "starts from it) and deletes the others; all keeps every epoch's. The history and the "
         "choice are the same either way.",
+    )
+    backend: TrainingBackend = Field(
+        DEFAULT_TRAINING_BACKEND,
+        description="Keras backend the training child runs on: tensorflow (Keras fit) or jax "
+        "(each epoch one compiled jax.lax.scan, ensemble members vectorised with jax.vmap). "
+        "Either writes .keras checkpoints that both load. tf-core always trains on TensorFlow.",
     )
     # Operations (issue 21): how long a training may run.
     timeout_minutes: float = Field(
@@ -299,6 +310,18 @@ class RetrainConfig(FrozenConfig):
         # Replacing the output folder would take the store, the registry or the source with it.
         others = {"store_root": self.store_root, "registry_root": self.registry_root}
         check_holds_none("output_dir", self.output_dir, others, self.source)
+        return self
+
+    @model_validator(mode="after")
+    def _backend_fits_the_architecture(self) -> RetrainConfig:
+        if self.model.architecture == "tf-core" and self.training.backend != "tensorflow":
+            # tf-core is the tutorial's hand-written TensorFlow loop (tf.Variables and
+            # GradientTape): there is no Keras model for another backend to run.
+            raise ValueError(
+                f"training.backend {self.training.backend!r} does not fit model.architecture "
+                "'tf-core': tf-core trains with TensorFlow's own GradientTape, so it needs "
+                "training.backend: tensorflow (or pick a Keras architecture such as seed-mlp)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -28,7 +28,8 @@ ZOO_DEFAULTS: dict[str, dict[str, dict[str, object]]] = {
     "two-input": {},
     # Its second weather input is the day before's weather, derived from the rows.
     "shared-weather": {"features": {"previous_weather": True}},
-    "tf-core": {},
+    # The tutorial's hand-written TensorFlow loop: it has no other backend.
+    "tf-core": {"training": {"backend": "tensorflow"}},
 }
 
 

@@ -70,6 +70,10 @@ class DeviceInfo(BaseModel):
     visible_gpus: tuple[str, ...]
     tensorflow_version: str
     keras_version: str
+    # Keras's backend; runs recorded before the JAX trainer existed were all on TensorFlow.
+    backend: str = "tensorflow"
+    # The JAX trainer's jax version (None on TensorFlow).
+    jax_version: str | None = None
 
 
 class TrainingRun(BaseModel):

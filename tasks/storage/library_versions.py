@@ -25,6 +25,10 @@ KERAS_BACKEND = "keras backend"
 _DISTRIBUTIONS = {"tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-macos")}
 # A Keras backend's name and the library it runs on.
 _BACKEND_LIBRARIES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+# The backends a training config can choose (training.backend): wherever Keras is listed, their
+# libraries' versions are recorded whatever this process's own backend is, since a key built
+# here (in the flow, on the environment's backend) may be for a training the config puts on JAX.
+TRAINING_BACKEND_LIBRARIES = ("tensorflow", "jax")
 
 
 @cache
@@ -63,18 +67,23 @@ def keras_backend() -> str:
     return backend if isinstance(backend, str) and backend else "tensorflow"
 
 
-def library_versions(libraries: Iterable[str]) -> dict[str, str]:
-    """Each library's installed version by name (``keras`` adds its backend and its library)."""
+def library_versions(libraries: Iterable[str], backend: str | None = None) -> dict[str, str]:
+    """Each library's installed version by name (``keras`` adds its backend and its library).
+
+    ``backend``: the Keras backend the result is computed on (a config's
+    ``training.backend``); None reads it from the environment (``keras_backend``). With
+    ``keras``, the libraries of every backend a training config can choose are listed too.
+    """
     versions: dict[str, str] = {}
     for library in libraries:
         versions[library] = installed_version(library)
         if library == "keras":
-            backend = keras_backend()
-            versions[KERAS_BACKEND] = backend
-            if backend in _BACKEND_LIBRARIES:
-                versions[_BACKEND_LIBRARIES[backend]] = installed_version(
-                    _BACKEND_LIBRARIES[backend]
-                )
+            chosen = backend or keras_backend()
+            versions[KERAS_BACKEND] = chosen
+            others = [_BACKEND_LIBRARIES.get(chosen), *TRAINING_BACKEND_LIBRARIES]
+            for other in others:
+                if other is not None:
+                    versions[other] = installed_version(other)
     return versions
 
 
@@ -96,15 +105,18 @@ def version_changes(was: dict[str, str], now: dict[str, str]) -> list[str]:
     ]
 
 
-def resume_refusal(content: Any, libraries: Iterable[str]) -> str | None:
+def resume_refusal(
+    content: Any, libraries: Iterable[str], backend: str | None = None
+) -> str | None:
     """Why a journal's epochs cannot be resumed here (None: they can, or there are none).
 
-    Epochs trained on other library versions would be continued by different numerics, so a
-    journal written under other versions (or before journals recorded them) is not resumed.
+    Epochs trained on other library versions (or another Keras backend, ``backend`` as in
+    ``library_versions``) would be continued by different numerics, so a journal written
+    under others (or before journals recorded them) is not resumed.
     """
     if not isinstance(content, dict) or not content.get("epochs"):
         return None
-    now = library_versions(libraries)
+    now = library_versions(libraries, backend)
     was = content.get("libraries")
     if was == now:
         return None

@@ -5,6 +5,10 @@ its own that exits when the training ends. Parent and child speak JSON lines, ne
 the request arrives on stdin; the child writes one event per line to its protocol stream
 (``log``, ``epoch``, then ``result`` or ``error``). Anything else the child or TensorFlow
 prints goes to stderr, so it cannot corrupt the protocol.
+
+The child is also where Keras's backend is chosen: ``main`` sets ``KERAS_BACKEND`` from the
+request's ``training.backend`` before anything imports Keras (Keras reads it once, at import).
+No other code sets it.
 """
 
 from __future__ import annotations
@@ -23,19 +27,50 @@ def _emit(stream: IO[str], event: str, **fields: Any) -> None:
     stream.flush()
 
 
+def keras_backend_of(request: FitRequest) -> str:
+    """The Keras backend a request trains on: tf-core is TensorFlow's own loop, whatever the
+    config says; every other zoo entry runs on its ``training.backend``."""
+    return "tensorflow" if request.model.architecture == "tf-core" else request.training.backend
+
+
+def choose_keras_backend(request: FitRequest) -> None:
+    """Set ``KERAS_BACKEND`` for this process from the request, before Keras is imported."""
+    backend = keras_backend_of(request)
+    if "keras" not in sys.modules:
+        os.environ["KERAS_BACKEND"] = backend
+        return
+    # Keras chose its backend when it was imported (serve called in a process that has Keras
+    # already): the variable would change nothing.
+    import keras
+
+    if keras.backend.backend() != backend:
+        raise RuntimeError(
+            f"Keras was imported on {keras.backend.backend()!r} before the training child "
+            f"could choose {backend!r}"
+        )
+
+
 def serve(request: FitRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
+    choose_keras_backend(request)
     from tasks.training.retention import retain_checkpoints
-    from tasks.training.tf_core import train_arrays
 
     def on_epoch(record: Any) -> None:
         _emit(protocol, "epoch", record=record.model_dump(), epochs=request.training.epochs)
 
-    # tf-core trains by hand; every other zoo entry goes through Keras fit.
+    def log(message: str) -> None:
+        _emit(protocol, "log", message=message)
+
     job = request.job()
-    run = train_arrays(
-        job, log=lambda message: _emit(protocol, "log", message=message), on_epoch=on_epoch
-    )
+    if keras_backend_of(request) == "jax":
+        from tasks.training.jax_fit import fit_model_jax
+
+        run = fit_model_jax(job, log=log, on_epoch=on_epoch)
+    else:
+        # tf-core trains by hand; every other zoo entry goes through Keras fit.
+        from tasks.training.tf_core import train_arrays
+
+        run = train_arrays(job, log=log, on_epoch=on_epoch)
     # training.keep_checkpoints: the chosen epoch's and the last stay, the others go.
     run = retain_checkpoints(job, run)
     _emit(protocol, "result", run=run.model_dump(mode="json"))
@@ -49,6 +84,8 @@ def main() -> int:
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
         request = FitRequest.model_validate_json(sys.stdin.read())
+        # Before serve imports any trainer: Keras reads the variable once, when imported.
+        choose_keras_backend(request)
         serve(request, protocol)
     except Exception as error:
         from schemas.errors import BikeflowError

@@ -28,9 +28,12 @@ class EpochJournal:
     records the training libraries' versions: epochs trained on others are not resumed.
     """
 
-    def __init__(self, store: ArtifactStore, name: str) -> None:
+    def __init__(self, store: ArtifactStore, name: str, backend: str | None = None) -> None:
         self.store = store
         self.name = name
+        # The Keras backend its epochs are trained on (training.backend; None: the
+        # environment's, which the training child sets from the config).
+        self.backend = backend
 
     def completed(
         self, log: Callable[[str], None] = lambda message: None
@@ -42,7 +45,7 @@ class EpochJournal:
         trained under other library versions (``log`` says which).
         """
         content = read_journal(self.store, self.name) or {}
-        refusal = resume_refusal(content, TRAINING_LIBRARIES)
+        refusal = resume_refusal(content, TRAINING_LIBRARIES, self.backend)
         if refusal is not None:
             log(refusal)
             return []
@@ -69,7 +72,7 @@ class EpochJournal:
             }
             for record, checkpoint in done
         ]
-        libraries = library_versions(TRAINING_LIBRARIES)
+        libraries = library_versions(TRAINING_LIBRARIES, self.backend)
         write_journal(self.store, self.name, {"epochs": epochs, "libraries": libraries})
 
 

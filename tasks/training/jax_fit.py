@@ -1,0 +1,408 @@
+"""The JAX trainer: zoo models trained by one compiled program per epoch, members vectorised.
+
+``fit_members`` trains jobs that share a model config, arrays and batch size (their seeds
+differ, their epochs may) as one program ``jax.vmap``-ed over the members; ``fit_model_jax``
+is the one-member case. Each epoch's steps run in one ``jax.lax.scan`` (``jax_steps``), then
+every member gets its validation loss, a ``.keras`` checkpoint (which the TensorFlow backend
+loads too) and its journal entry, so a training killed at any moment resumes from its last
+epoch. Needs Keras on the JAX backend (the training child sets ``KERAS_BACKEND``); no Prefect.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tasks.models.zoo import build_model, input_blocks, make_optimizer
+from tasks.storage.descriptors import DeviceInfo, EpochRecord, TrainingRun
+from tasks.storage.library_versions import installed_version
+from tasks.storage.store import FileRef, verify
+from tasks.training.jax_steps import (
+    State,
+    batch_grid,
+    epoch_seed_states,
+    keep_tensorflow_unloaded,
+    make_epoch_program,
+    make_validation_program,
+    seed_keras,
+    seed_state_positions,
+)
+from tasks.training.keras_fit import (
+    BLOCK_ROWS,
+    IN_MEMORY_BYTES,
+    VALIDATION_BATCH_SIZE,
+    checkpoint_saver,
+    epoch_order,
+)
+from tasks.training.retention import present_checkpoints
+
+if TYPE_CHECKING:
+    import keras
+
+    from tasks.training.job import FitJob
+
+# The training fields that shape the compiled program: members must agree on them.
+SHARED_TRAINING = ("optimizer", "learning_rate", "momentum", "decay_rate", "batch_size", "backend")
+
+
+@dataclass
+class _Member:
+    """One member's Keras model (its checkpoints are written from it) and its records."""
+
+    job: FitJob
+    model: keras.Model
+    history: list[EpochRecord] = field(default_factory=list)
+    checkpoints: list[FileRef | None] = field(default_factory=list)
+
+
+def fit_model_jax(
+    job: FitJob,
+    log: Callable[[str], None] = lambda message: None,
+    on_epoch: Callable[[EpochRecord], None] = lambda record: None,
+) -> TrainingRun:
+    """Train one job on JAX (no vmap), checkpointing every epoch; resume from its journal."""
+    return fit_members([job], log, lambda member, record: on_epoch(record))[0]
+
+
+def fit_members(
+    jobs: Sequence[FitJob],
+    log: Callable[[str], None] = lambda message: None,
+    on_epoch: Callable[[int, EpochRecord], None] = lambda member, record: None,
+) -> list[TrainingRun]:
+    """Train jobs that share model, arrays and batch size as one program vmapped over members.
+
+    Seeds differ; epochs may (all train to the longest, each member's records stop at its
+    own). ``on_epoch(member index, record)`` follows each member's checkpoint and journal
+    entry. Raises ``ValueError`` when the jobs cannot share one program.
+    """
+    jobs = list(jobs)
+    require_shared(jobs)
+    for job in jobs:
+        job.require_rows()
+    import jax
+    import keras
+
+    if keras.backend.backend() != "jax":
+        raise RuntimeError(
+            f"the JAX trainer needs Keras on the jax backend, but Keras runs on "
+            f"{keras.backend.backend()!r}: set KERAS_BACKEND=jax before anything imports Keras "
+            "(the training child does so from training.backend)"
+        )
+    keep_tensorflow_unloaded()
+    first = jobs[0]
+    rows, batch_size = len(first.x_train), first.training.batch_size
+    steps_per_epoch = -(-rows // batch_size)
+    start, resumed = _resume_point(jobs, log)
+    members = [
+        _member(job, done, steps_per_epoch, log) for job, done in zip(jobs, resumed, strict=True)
+    ]
+    device = _device_info(jax, keras, len(jobs))
+    log(f"training {len(jobs)} member(s) on {device.device} with {device.strategy}")
+    started = time.perf_counter()
+    _train(members, start, log, on_epoch)
+    seconds = time.perf_counter() - started
+    runs = []
+    for member in members:
+        kept, kept_epochs = present_checkpoints(member.history, member.checkpoints)
+        runs.append(
+            TrainingRun(
+                history=tuple(member.history),
+                checkpoints=kept,
+                device=device,
+                seconds=seconds,
+                resumed_from=start,
+                checkpoint_epochs=kept_epochs,
+            )
+        )
+    return runs
+
+
+def require_shared(jobs: Sequence[FitJob]) -> None:
+    """Raise ``ValueError`` unless the jobs can train as one program (same model and data)."""
+    if not jobs:
+        raise ValueError("fit_members needs at least one job")
+    first = jobs[0]
+    for index, job in enumerate(jobs[1:], start=1):
+        differ = [
+            name
+            for name in SHARED_TRAINING
+            if getattr(job.training, name) != getattr(first.training, name)
+        ]
+        if job.model != first.model:
+            differ.append("model")
+        for name in ("x_train", "y_train", "x_validation", "y_validation"):
+            if not _same_array(getattr(job, name), getattr(first, name)):
+                differ.append(name)
+        if (job.stations is None) != (first.stations is None) or (
+            job.stations is not None
+            and first.stations is not None
+            and (
+                job.stations.rows != first.stations.rows
+                or not _same_array(job.stations.train, first.stations.train)
+                or not _same_array(job.stations.validation, first.stations.validation)
+            )
+        ):
+            differ.append("stations")
+        if differ:
+            raise ValueError(
+                f"members 0 (seed {first.training.seed}) and {index} (seed {job.training.seed}) "
+                f"cannot train as one program: they differ in {', '.join(differ)}"
+            )
+
+
+def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:
+        return True
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    # The same file memory-mapped twice (each member's request opens its own map).
+    name_a, name_b = getattr(a, "filename", None), getattr(b, "filename", None)
+    if (
+        name_a is not None
+        and name_a == name_b
+        and getattr(a, "offset", 0) == getattr(b, "offset", 0)
+    ):
+        return True
+    return bool(np.array_equal(a, b))
+
+
+def _resume_point(
+    jobs: Sequence[FitJob], log: Callable[[str], None]
+) -> tuple[int, list[list[tuple[EpochRecord, FileRef | None]]]]:
+    """The epoch every member resumes after (the fewest any completed), and their journals."""
+    completed = [
+        job.journal.completed(log)[: job.training.epochs] if job.journal is not None else []
+        for job in jobs
+    ]
+    start = min(len(done) for done in completed)
+    # The members move in step; a kill between two members' journal writes leaves one epoch
+    # more for some. They resume from the common epoch, whose checkpoint all must still have.
+    if any(start and done[start - 1][1] is None for done in completed):
+        log(f"not every member kept epoch {start}'s checkpoint: training all members afresh")
+        start = 0
+    return start, [done[:start] for done in completed]
+
+
+def _member(
+    job: FitJob,
+    done: list[tuple[EpochRecord, FileRef | None]],
+    steps_per_epoch: int,
+    log: Callable[[str], None],
+) -> _Member:
+    """A member's model: its last journaled checkpoint's, or a new one from its seed."""
+    import keras
+
+    if done:
+        last = done[-1][1]
+        assert last is not None  # _resume_point keeps only epochs with their checkpoint
+        # The .keras file holds the optimizer's variables too (momentum, step count and so
+        # the decayed learning rate); safe_mode refuses any code inside the file.
+        model = keras.saving.load_model(verify(last), compile=True, safe_mode=True)
+        log(f"seed {job.training.seed}: resuming after epoch {len(done)} from {last.path}")
+    else:
+        # The initialisers draw their seeds when the layers are made, as keras_fit's do.
+        seed_keras(job.training.seed)
+        station_rows = 0 if job.stations is None else job.stations.rows
+        model = build_model(job.model, job.x_train.shape[1], station_rows)
+        model.compile(
+            optimizer=make_optimizer(job.training, steps_per_epoch), loss="mean_squared_error"
+        )
+    model.optimizer.build(model.trainable_variables)
+    return _Member(
+        job=job,
+        model=model,
+        history=[record for record, _ in done],
+        checkpoints=[checkpoint for _, checkpoint in done],
+    )
+
+
+def _device_info(jax: Any, keras: Any, members: int) -> DeviceInfo:
+    devices = jax.devices()
+    strategy = f"jax.vmap over {members} members" if members > 1 else "jax.jit (one member)"
+    return DeviceInfo(
+        device=f"{devices[0].platform}:{devices[0].id} ({devices[0].device_kind})",
+        strategy=strategy,
+        visible_gpus=tuple(str(d) for d in devices if d.platform == "gpu"),
+        tensorflow_version=installed_version("tensorflow"),
+        keras_version=keras.__version__,
+        backend="jax",
+        jax_version=jax.__version__,
+    )
+
+
+def _stack(values: list[list[Any]], members: int | None) -> list[Any]:
+    """One list of arrays from the members' lists: stacked on a member axis, or the one's."""
+    import jax.numpy as jnp
+
+    if members is None:
+        return [jnp.asarray(value) for value in values[0]]
+    return [jnp.stack([jnp.asarray(v) for v in column]) for column in zip(*values, strict=True)]
+
+
+def _initial_state(members: list[_Member], axis: int | None) -> State:
+    models = [member.model for member in members]
+    return (
+        _stack([[v.value for v in m.trainable_variables] for m in models], axis),
+        _stack([[v.value for v in m.non_trainable_variables] for m in models], axis),
+        _stack([[v.value for v in m.optimizer.variables] for m in models], axis),
+    )
+
+
+def _with_epoch_seeds(
+    state: State, members: list[_Member], positions: list[int], epoch: int, axis: int | None
+) -> State:
+    """The state with each dropout layer's RNG set to the (seed, epoch) start (see jax_steps)."""
+    if not positions:
+        return state
+    import jax.numpy as jnp
+
+    seeds = [epoch_seed_states(m.job.training.seed, epoch, len(positions)) for m in members]
+    non_trainable = list(state[1])
+    for column, position in enumerate(positions):
+        values = [member_seeds[column] for member_seeds in seeds]
+        non_trainable[position] = jnp.asarray(values[0] if axis is None else np.stack(values))
+    return state[0], non_trainable, state[2]
+
+
+def _train(
+    members: list[_Member],
+    start: int,
+    log: Callable[[str], None],
+    on_epoch: Callable[[int, EpochRecord], None],
+) -> None:
+    """Train every member from epoch ``start`` to the longest's end, recording each epoch."""
+    job, model = members[0].job, members[0].model
+    axis = None if len(members) == 1 else len(members)
+    blocks = input_blocks(job.model.architecture, job.x_train.shape[1])
+    feed = _Feed(job, [m.job.training.seed for m in members], axis)
+    epoch_program = make_epoch_program(model, model.optimizer, blocks, axis, feed.in_memory)
+    validation_program = make_validation_program(model, blocks, axis)
+    positions = seed_state_positions(model)
+    state = _initial_state(members, axis)
+    saves = [checkpoint_saver(m.job.store) for m in members]
+    for epoch in range(start, max(m.job.training.epochs for m in members)):
+        state = _with_epoch_seeds(state, members, positions, epoch, axis)
+        loss_sum = np.zeros(len(members))
+        for order, mask, x, y, stations in feed.epoch(epoch):
+            state, weighted = epoch_program(state, order, mask, x, y, stations)
+            loss_sum += np.asarray(weighted, np.float64).reshape(-1)
+        squared = np.zeros(len(members))
+        for x, y, stations, mask in feed.validation():
+            total = validation_program(state[0], state[1], x, y, stations, mask)
+            squared += np.asarray(total, np.float64).reshape(-1)
+        for index, member in enumerate(members):
+            if epoch >= member.job.training.epochs:
+                continue
+            _write_back(member.model, state, index if axis else None)
+            member.checkpoints.append(saves[index](member.model))
+            record = EpochRecord(
+                epoch=epoch + 1,
+                loss=float(loss_sum[index] / feed.rows),
+                val_loss=float(squared[index] / feed.validation_rows),
+                learning_rate=float(member.model.optimizer.learning_rate),
+            )
+            member.history.append(record)
+            journal = member.job.journal
+            if journal is not None:
+                journal.record(list(zip(member.history, member.checkpoints, strict=True)))
+            on_epoch(index, record)
+
+
+def _write_back(model: keras.Model, state: State, index: int | None) -> None:
+    """Put one member's arrays into its Keras model (and optimizer), ready to be saved."""
+    variables = (
+        model.trainable_variables,
+        model.non_trainable_variables,
+        model.optimizer.variables,
+    )
+    for targets, values in zip(variables, state, strict=True):
+        for target, value in zip(targets, values, strict=True):
+            target.assign(value if index is None else value[index])
+
+
+class _Feed:
+    """The batches of each epoch and the validation chunks, in memory or block by block.
+
+    Arrays up to ``IN_MEMORY_BYTES`` go to the device once and each epoch is one program
+    call over the shuffled row order. Larger (memory-mapped) ones are gathered a shuffled
+    block at a time, as keras_fit's stream does, and each block is one program call.
+    """
+
+    def __init__(self, job: FitJob, seeds: list[int], axis: int | None) -> None:
+        import jax.numpy as jnp
+
+        self.job, self.seeds, self.axis = job, seeds, axis
+        self.rows, self.validation_rows = len(job.x_train), len(job.x_validation)
+        self.batch_size = job.training.batch_size
+        stations = job.stations
+        self.columns = [job.x_train, job.y_train.reshape(self.rows, -1)]
+        if stations is not None:
+            self.columns.append(stations.train)
+        self.in_memory = sum(column.nbytes for column in self.columns) <= IN_MEMORY_BYTES
+        if self.in_memory:
+            self.device_columns = [jnp.asarray(np.asarray(column)) for column in self.columns]
+            self.positions, self.mask = batch_grid(self.rows, self.batch_size)
+        self.validation_chunks: list[tuple[Any, ...]] | None = None
+
+    def epoch(self, epoch: int) -> Iterator[tuple[Any, Any, Any, Any, Any]]:
+        """(order, mask, x, y, stations) for each program call of this epoch."""
+        if self.in_memory:
+            orders = [epoch_order(self.rows, seed, epoch)[self.positions] for seed in self.seeds]
+            order = orders[0] if self.axis is None else np.stack(orders)
+            x, y, *rest = self.device_columns
+            yield order.astype(np.int32), self.mask, x, y, (rest[0] if rest else None)
+            return
+        block = max(self.batch_size, BLOCK_ROWS // self.batch_size * self.batch_size)
+        member_orders = [epoch_order(self.rows, seed, epoch) for seed in self.seeds]
+        for begin in range(0, self.rows, block):
+            gathered = []
+            for seed, order in zip(self.seeds, member_orders, strict=True):
+                # Sorted within the block so the gather reads the file forwards, then mixed.
+                index = np.sort(order[begin : begin + block])
+                within = np.random.default_rng([seed, epoch, begin]).permutation(len(index))
+                gathered.append([np.asarray(column[index][within]) for column in self.columns])
+            positions, mask = batch_grid(len(gathered[0][0]), self.batch_size)
+            if self.axis is None:
+                data = gathered[0]
+                yield positions, mask, data[0], data[1], (data[2] if len(data) > 2 else None)
+                continue
+            stacked = [np.stack(parts) for parts in zip(*gathered, strict=True)]
+            order = np.broadcast_to(positions, (len(self.seeds), *positions.shape))
+            yield order, mask, stacked[0], stacked[1], (stacked[2] if len(stacked) > 2 else None)
+
+    def validation(self) -> Iterator[tuple[Any, ...]]:
+        """(x, y, stations, mask) chunks of at most VALIDATION_BATCH_SIZE rows, padded."""
+        if self.validation_chunks is not None:
+            yield from self.validation_chunks
+            return
+        chunks = []
+        job, rows = self.job, self.validation_rows
+        size = min(VALIDATION_BATCH_SIZE, rows)
+        stations = None if job.stations is None else job.stations.validation
+        small = job.x_validation.nbytes <= IN_MEMORY_BYTES
+        for begin in range(0, rows, size):
+            stop = min(begin + size, rows)
+            mask = np.zeros(size, np.float32)
+            mask[: stop - begin] = 1.0
+            columns = [job.x_validation, job.y_validation.reshape(rows, -1)]
+            if stations is not None:
+                columns.append(stations)
+            padded = [_padded(np.asarray(column[begin:stop]), size) for column in columns]
+            chunk = (padded[0], padded[1], padded[2] if stations is not None else None, mask)
+            if small:
+                chunks.append(chunk)
+            yield chunk
+        if small:
+            self.validation_chunks = chunks
+
+
+def _padded(array: np.ndarray, rows: int) -> np.ndarray:
+    """``array`` with zero rows appended up to ``rows`` (padding is masked out)."""
+    if len(array) == rows:
+        return array
+    padding = np.zeros((rows - len(array), *array.shape[1:]), array.dtype)
+    return np.concatenate([array, padding])
