@@ -59,8 +59,17 @@ NORMALISE_FEATURES = Step(
 )
 CHECK_NEW_DATA = Step("check_new_data", "tasks.promotion.new_data", "check_new_data")
 # Per member (tasks.training.ensemble.train_members): train_model, select_best_epoch, and with
-# refit, refit_data and train_model again; then assemble_forecaster averages the members.
+# refit, refit_data and train_model again; then assemble_forecaster averages the members. On
+# JAX the members train as one group instead (train_member_group, one child for all of them),
+# and so do their refits (``uses_member_group``).
 TRAIN_MODEL = Step("train_model", "tasks.training.task", "train_model", cached=True, skippable=True)
+TRAIN_MEMBER_GROUP = Step(
+    "train_member_group",
+    "tasks.training.group_task",
+    "train_member_group",
+    cached=True,
+    skippable=True,
+)
 SELECT_BEST_EPOCH = Step(
     "select_best_epoch",
     "tasks.training.best_epoch",
@@ -106,6 +115,7 @@ RETRAIN_STEPS = (
     NORMALISE_FEATURES,
     CHECK_NEW_DATA,
     TRAIN_MODEL,
+    TRAIN_MEMBER_GROUP,
     SELECT_BEST_EPOCH,
     REFIT_DATA,
     ASSEMBLE_FORECASTER,
@@ -117,6 +127,16 @@ RETRAIN_STEPS = (
 ALL_STEPS = (*RETRAIN_STEPS, REPORT_NO_NEW_DATA)
 # The steps that ``skips_training`` leaves out (report_no_new_data runs instead).
 SKIPPABLE_STEPS = tuple(step for step in RETRAIN_STEPS if step.skippable)
+
+
+def uses_member_group(backend: str, members: int) -> bool:
+    """Whether a run's members train as one group (``train_member_group``), not one by one.
+
+    On JAX an ensemble's members, and then their refits, share one child and one vectorised
+    program (``tasks.training.members.member_groups``); one member, or TensorFlow, trains
+    with ``train_model``, a child per training.
+    """
+    return backend == "jax" and members > 1
 
 
 def may_skip_training(retrain_when: str) -> bool:

@@ -192,55 +192,75 @@ def _skips_training(config: RetrainConfig, table: Any) -> bool:
 
 def _plan_skipped(planner: _Planner, config: RetrainConfig) -> None:
     """No new data: the training steps this config runs are skipped, the report runs instead."""
+    training = config.training
+    grouped = graph.uses_member_group(training.backend, training.ensemble_size)
+    left_out = {graph.TRAIN_MODEL if grouped else graph.TRAIN_MEMBER_GROUP}
+    if not training.refit:
+        left_out.add(graph.REFIT_DATA)
     for step in graph.SKIPPABLE_STEPS:
-        if step is not graph.REFIT_DATA or config.training.refit:
+        if step not in left_out:
             planner.note(step, [SKIPPED_REASON], skipped=True)
     planner.note(graph.REPORT_NO_NEW_DATA, [SKIPPED_REPORT])
+
+
+# The steps that train (train_members calls one per group of members): what waits on them.
+TRAINING_STEPS = (graph.TRAIN_MODEL, graph.TRAIN_MEMBER_GROUP)
+
+
+def _plan_group(
+    planner: _Planner,
+    config: RetrainConfig,
+    data: Any,
+    members: list[Any],
+    after: tuple[graph.Step, ...],
+) -> list[Any]:
+    """One training call of the flow's: ``train_model`` for one member, else the group's."""
+    root = config.store_root
+    if len(members) == 1:
+        return [planner.step(graph.TRAIN_MODEL, data, config.model, members[0], root, after=after)]
+    step = graph.TRAIN_MEMBER_GROUP
+    runs = planner.step(step, data, config.model, members, root, after=after)
+    return [None] * len(members) if runs is None else list(runs)
 
 
 def _plan_refits(
     planner: _Planner, config: RetrainConfig, data: Any, trainings: list[Any], bests: list[Any]
 ) -> list[Any]:
-    """refit_data, then each member trained again for its chosen epochs (None where unknown)."""
-    from tasks.training.members import refit_training
+    """refit_data, then each group trained again for its chosen epochs (None where unknown)."""
+    from tasks.training.members import member_groups, refit_training
 
-    train = graph.TRAIN_MODEL
     extended = planner.step(
         graph.REFIT_DATA, data, config.store_root, after=(graph.NORMALISE_FEATURES,)
     )
-    refits: list[Any] = []
-    for training, best in zip(trainings, bests, strict=True):
-        if best is None or extended is None:
+    refits: list[Any] = [None] * len(trainings)
+    # A refit differs from its member only in its epochs, so the groups are the members'.
+    for group in member_groups(trainings):
+        if extended is None or any(bests[i] is None for i in group):
             upstream = f"{graph.SELECT_BEST_EPOCH.name} or {graph.REFIT_DATA.name}"
-            planner.after_running(train, [f"upstream step {upstream} will run"])
-            refits.append(None)
+            step = graph.TRAIN_MODEL if len(group) == 1 else graph.TRAIN_MEMBER_GROUP
+            planner.after_running(step, [f"upstream step {upstream} will run"])
             continue
-        refit = refit_training(training, best)
-        refits.append(planner.step(train, extended, config.model, refit, config.store_root))
+        members = [refit_training(trainings[i], bests[i]) for i in group]
+        planned = _plan_group(planner, config, extended, members, ())
+        for index, run in zip(group, planned, strict=True):
+            refits[index] = run
     return refits
 
 
 def _plan_members(planner: _Planner, config: RetrainConfig, data: Any) -> list[Any] | None:
     """The members (one for a single model): the wiring of ``train_members``; None if unknown."""
     from tasks.storage.descriptors import Member
-    from tasks.training.members import member_trainings
+    from tasks.training.members import member_groups, member_trainings
 
     trainings = member_trainings(config.training)
-    runs = [
-        planner.step(
-            graph.TRAIN_MODEL,
-            data,
-            config.model,
-            training,
-            config.store_root,
-            after=(graph.NORMALISE_FEATURES,),
-        )
-        for training in trainings
-    ]
+    runs: list[Any] = [None] * len(trainings)
+    for group in member_groups(trainings):
+        members = [trainings[i] for i in group]
+        planned = _plan_group(planner, config, data, members, (graph.NORMALISE_FEATURES,))
+        for index, run in zip(group, planned, strict=True):
+            runs[index] = run
     bests = [
-        planner.step(
-            graph.SELECT_BEST_EPOCH, run, after=(graph.TRAIN_MODEL,) if run is None else ()
-        )
+        planner.step(graph.SELECT_BEST_EPOCH, run, after=TRAINING_STEPS if run is None else ())
         for run in runs
     ]
     refits: list[Any] = [None] * len(runs)
@@ -271,7 +291,7 @@ def _plan_model(
         config.model,
         config.training,
         config.store_root,
-        after=() if members is not None else (graph.TRAIN_MODEL,),
+        after=() if members is not None else TRAINING_STEPS,
     )
     planner.step(
         graph.EVALUATE_MODEL,

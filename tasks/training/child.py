@@ -19,7 +19,7 @@ import sys
 import traceback
 from typing import IO, Any
 
-from tasks.training.request import FitRequest
+from tasks.training.request import FitRequest, GroupFitRequest, read_request
 
 
 def _emit(stream: IO[str], event: str, **fields: Any) -> None:
@@ -83,10 +83,19 @@ def main() -> int:
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
-        request = FitRequest.model_validate_json(sys.stdin.read())
+        request = read_request(sys.stdin.read())
         # Before serve imports any trainer: Keras reads the variable once, when imported.
-        choose_keras_backend(request)
-        serve(request, protocol)
+        # A group's members share their training settings but the seed, so member 0 speaks
+        # for the group.
+        single = request.member(0) if isinstance(request, GroupFitRequest) else request
+        choose_keras_backend(single)
+        if isinstance(request, GroupFitRequest):
+            from tasks.training.group_child import serve_group
+
+            # Several members as one program (JAX): each event names its member.
+            serve_group(request, lambda event, **fields: _emit(protocol, event, **fields))
+        else:
+            serve(request, protocol)
     except Exception as error:
         from schemas.errors import BikeflowError
 

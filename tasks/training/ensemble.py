@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from prefect import task
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, wait
 
 from schemas.config import ModelConfig, TrainingConfig
 from tasks.models.zoo import describe_architecture
@@ -28,8 +28,9 @@ from tasks.prepare.statistics import NormalisedData
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import BestEpoch, Forecaster, Member
 from tasks.storage.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
+from tasks.training.group_task import train_member_group
 from tasks.training.keras_fit import checkpoint_saver
-from tasks.training.members import member_trainings, refit_training
+from tasks.training.members import member_groups, member_trainings, refit_training
 from tasks.training.task import TrainingRun, train_model
 
 if TYPE_CHECKING:
@@ -49,18 +50,62 @@ def train_in_parallel(
     The sweep's mechanism: futures submitted a batch at a time, every one resolved here (a
     failed member raises). One job runs in the flow's own thread, as a one-member run always has.
     """
-    if len(jobs) == 1:
-        data, training = jobs[0]
-        return [train_model(data, model, training, store_root)]
-    runs: list[TrainingRun] = []
-    for begin in range(0, len(jobs), max_parallel):
-        futures = [
-            train_model.submit(data, model, training, store_root)
-            for data, training in jobs[begin : begin + max_parallel]
-        ]
-        wait(futures)
-        runs += [future.result() for future in futures]
-    return runs
+    return [
+        run
+        for runs in train_rounds([(data, [t]) for data, t in jobs], model, store_root, max_parallel)
+        for run in runs
+    ]
+
+
+def train_rounds(
+    sets: Sequence[tuple[NormalisedData, Sequence[TrainingConfig]]],
+    model: ModelConfig,
+    store_root: str,
+    max_parallel: int,
+) -> list[list[TrainingRun]]:
+    """Train every set's trainings on its data; each set's runs, in the order of its trainings.
+
+    A set's trainings train in the groups ``member_groups`` makes of them: a group of one with
+    ``train_model`` (one child), a larger one (JAX) with ``train_member_group`` (one child for
+    the group). The calls of every set share one queue, ``max_parallel`` children at once; a
+    lone call runs in the flow's own thread, as a one-member run always has.
+    """
+    calls = [
+        (number, group, data, [trainings[i] for i in group])
+        for number, (data, trainings) in enumerate(sets)
+        for group in member_groups(trainings)
+    ]
+    results: list[list[TrainingRun]]
+    if len(calls) == 1:
+        _, group, data, members = calls[0]
+        results = [_train_group(data, model, members, store_root)]
+    else:
+        results = []
+        for begin in range(0, len(calls), max_parallel):
+            futures: list[PrefectFuture[Any]] = [
+                train_model.submit(data, model, members[0], store_root)
+                if len(members) == 1
+                else train_member_group.submit(data, model, members, store_root)
+                for _, _, data, members in calls[begin : begin + max_parallel]
+            ]
+            wait(futures)
+            for future in futures:
+                outcome = future.result()
+                results.append(outcome if isinstance(outcome, list) else [outcome])
+    runs: list[list[TrainingRun | None]] = [[None] * len(trainings) for _, trainings in sets]
+    for (number, group, _, _), group_runs in zip(calls, results, strict=True):
+        for index, run in zip(group, group_runs, strict=True):
+            runs[number][index] = run
+    return [[run for run in set_runs if run is not None] for set_runs in runs]
+
+
+def _train_group(
+    data: NormalisedData, model: ModelConfig, members: list[TrainingConfig], store_root: str
+) -> list[TrainingRun]:
+    """One group's trainings in this thread: ``train_model`` alone, else ``train_member_group``."""
+    if len(members) == 1:
+        return [train_model(data, model, members[0], store_root)]
+    return train_member_group(data, model, members, store_root)
 
 
 def train_member_sets(
@@ -73,24 +118,31 @@ def train_member_sets(
     """Every dataset's members (the backtest's origins, or a run's one dataset), trained together.
 
     All members of all datasets share one queue of ``max_parallel`` trainings, then every
-    chosen epoch's refit shares another, so two cores stay busy across origins.
+    chosen epoch's refit shares another, so two cores stay busy across origins. On JAX a
+    dataset's members (and then their refits) train as one group in one child.
     """
     from tasks.training.best_epoch import select_best_epoch
 
     trainings = member_trainings(training)
-    # (dataset index, member training), dataset by dataset.
-    jobs = [(index, member) for index in range(len(datasets)) for member in trainings]
-    runs = train_in_parallel([(datasets[i], t) for i, t in jobs], model, store_root, max_parallel)
-    bests = [select_best_epoch(run) for run in runs]
-    refits: list[TrainingRun | None] = [None] * len(runs)
+    runs = train_rounds([(data, trainings) for data in datasets], model, store_root, max_parallel)
+    bests = [[select_best_epoch(run) for run in dataset_runs] for dataset_runs in runs]
+    refits: list[Sequence[TrainingRun | None]] = [[None] * len(trainings) for _ in datasets]
     if training.refit:
         extended = [refit_data(data, store_root) for data in datasets]
-        again = [(extended[i], refit_training(t, b)) for (i, t), b in zip(jobs, bests, strict=True)]
-        refits = list(train_in_parallel(again, model, store_root, max_parallel))
-    sets: list[list[Member]] = [[] for _ in datasets]
-    for (index, member), run, best, refit in zip(jobs, runs, bests, refits, strict=True):
-        sets[index].append(Member(seed=member.seed, run=run, best=best, refit=refit))
-    return sets
+        again = [
+            (extended[i], [refit_training(t, b) for t, b in zip(trainings, bests[i], strict=True)])
+            for i in range(len(datasets))
+        ]
+        refits = list(train_rounds(again, model, store_root, max_parallel))
+    return [
+        [
+            Member(seed=member.seed, run=run, best=best, refit=refit)
+            for member, run, best, refit in zip(
+                trainings, runs[i], bests[i], refits[i], strict=True
+            )
+        ]
+        for i in range(len(datasets))
+    ]
 
 
 def train_members(

@@ -4,14 +4,9 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
-import os
-import subprocess
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from prefect import task
@@ -20,10 +15,11 @@ from prefect.logging import get_run_logger
 from prefect.runtime import task_run
 
 from schemas.config import ModelConfig, TrainingConfig
-from schemas.errors import TrainingError, TrainingTimeoutError
+from schemas.errors import TrainingTimeoutError
 from tasks.prepare.normalise import NormalisedData
 from tasks.progress import report_epoch
 from tasks.storage.cache_policy import ArtifactCache
+from tasks.training.child_process import TrainingProcessError, run_child
 from tasks.training.job import EpochJournal, FitJob, StationInputs
 
 # The trainer's names, importable from here as before the split into tasks.training.keras_fit.
@@ -67,94 +63,34 @@ __all__ = [
 ]
 
 
-class TrainingProcessError(TrainingError):
-    """The training child process died or reported an error."""
-
-
 def run_training_process(
     request: FitRequest,
     on_epoch: Callable[[EpochRecord, int], None],
     log: Callable[[str], None],
 ) -> TrainingRun:
     """Train in a child process (``tasks.training.child``) and return its result."""
-    project_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    # The child must import the same code as this process, wherever the flow was loaded from.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (project_root, env.get("PYTHONPATH")) if p)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    # The child works in this process's folder, so a relative store root names the same store
-    # (-P: that folder is not put on the child's import path; the code comes from PYTHONPATH).
-    process = subprocess.Popen(
-        [sys.executable, "-P", "-m", "tasks.training.child"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    stderr_tail: deque[str] = deque(maxlen=40)
-
-    def drain_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            stderr_tail.append(line.rstrip())
-
-    drainer = threading.Thread(target=drain_stderr, daemon=True)
-    drainer.start()
-    assert process.stdin is not None and process.stdout is not None
-    # training.timeout_minutes: a hung child (its epochs stop, the flow's heartbeats go on)
-    # is killed, which ends its stdout below; the finally kills it on any other way out too
-    # (Prefect's own task timeout, a flow cancelled), so no child outlives its task.
-    timed_out = threading.Event()
-
-    def stop_hung_child() -> None:
-        timed_out.set()
-        process.kill()
-
-    watchdog = threading.Timer(60.0 * request.training.timeout_minutes, stop_hung_child)
-    watchdog.daemon = True
-    watchdog.start()
     result: TrainingRun | None = None
-    error: dict[str, Any] | None = None
     epochs_done, last_epoch = 0, 0
-    try:
-        process.stdin.write(request.model_dump_json())
-        process.stdin.close()
-        for line in process.stdout:
-            event = json.loads(line)
-            kind = event["event"]
-            if kind == "epoch":
-                epochs_done += 1
-                record = EpochRecord.model_validate(event["record"])
-                last_epoch = record.epoch
-                on_epoch(record, event["epochs"])
-            elif kind == "log":
-                log(event["message"])
-            elif kind == "result":
-                result = TrainingRun.model_validate(event["run"])
-            elif kind == "error":
-                error = event
-        code = process.wait()
-    finally:
-        watchdog.cancel()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    drainer.join(timeout=5)
-    if timed_out.is_set():
+
+    def on_event(event: dict[str, Any]) -> None:
+        nonlocal result, epochs_done, last_epoch
+        kind = event["event"]
+        if kind == "epoch":
+            epochs_done += 1
+            record = EpochRecord.model_validate(event["record"])
+            last_epoch = record.epoch
+            on_epoch(record, event["epochs"])
+        elif kind == "log":
+            log(event["message"])
+        elif kind == "result":
+            result = TrainingRun.model_validate(event["run"])
+
+    outcome = run_child(request.model_dump_json(), request.training.timeout_minutes, on_event)
+    if outcome.timed_out:
         raise timeout_error(request, last_epoch)
-    if error is not None:
-        if error.get("user_error"):
-            raise TrainingError(f"training failed: {error['type']}: {error['message']}")
-        raise TrainingProcessError(
-            f"training failed: {error['type']}: {error['message']}\n{error['traceback']}"
-        )
-    if code != 0 or result is None:
-        how = f"killed by signal {-code}" if code < 0 else f"exit code {code}"
-        tail = "\n".join(stderr_tail)
-        raise TrainingProcessError(
-            f"the training process ended ({how}) after {epochs_done} epoch(s); last output:\n{tail}"
-        )
+    outcome.raise_reported_error()
+    if outcome.code != 0 or result is None:
+        raise outcome.ended_early(epochs_done)
     return result
 
 
