@@ -2,6 +2,7 @@
 
 Usage: PYTHONPATH=. python -m benchmarks.backend_seeds --data ../shared/data/bike-sharing/day.csv
        [--seeds 0,1,2,3,4] [--recipes seed,forecaster] [--backends tensorflow,jax] [--json F]
+       python -m benchmarks.backend_seeds --report F [F ...]   (the tables of saved runs)
 
 Each (recipe, backend, seed) is one run of the retrain flow (``benchmarks/preset.py``'s
 ``run_preset``: in this process, one store per recipe and backend, so the data steps run once
@@ -55,6 +56,7 @@ def run_recipe(
         "recipe": recipe,
         "backend": backend,
         "seconds": time.perf_counter() - started,
+        "machine": machine_note(),  # the load at the end of these runs
         "runs": runs,
     }
 
@@ -98,13 +100,14 @@ def report(results: list[dict[str, Any]]) -> dict[str, bool]:
         for backend in backends:
             header += [f"{backend}: epochs (val)", f"{backend}: val RMSE", f"{backend}: test RMSE"]
         print_table(
-            f"{recipe} recipe, {len(seeds)} seeds, both backends ({machine_note()})", header, rows
+            f"{recipe} recipe, {len(seeds)} seeds, {' beside '.join(backends)}", header, rows
         )
         for backend in backends:
             seconds = sum(r["training_seconds"] for r in blocks[backend]["runs"])
             print(
                 f"{recipe} on {backend}: {blocks[backend]['seconds']:.0f} s for the {len(seeds)} "
-                f"runs, of which the members' training {seconds:.0f} s"
+                f"runs, of which the members' training {seconds:.0f} s "
+                f"({blocks[backend].get('machine', 'load not recorded')})"
             )
         if {"tensorflow", "jax"} <= set(blocks):
             verdicts[recipe] = within(blocks["tensorflow"]["runs"], blocks["jax"]["runs"])
@@ -130,7 +133,15 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--recipes", default="seed,forecaster")
     parser.add_argument("--backends", default="tensorflow,jax")
     parser.add_argument("--json", type=Path, default=None, help="write results here as they come")
+    parser.add_argument(
+        "--report", type=Path, nargs="+", help="only print the tables of earlier --json files"
+    )
     args = parser.parse_args(argv)
+    if args.report:
+        # Blocks run in separate processes (e.g. one per recipe and backend, at once).
+        results = [block for path in args.report for block in json.loads(path.read_text())]
+        report(results)
+        return results
     # As bikeflow run does: the embedded API server may start slowly on a busy machine.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.gettempdir()]))
