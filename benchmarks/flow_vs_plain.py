@@ -145,6 +145,9 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         metrics = json.loads((run / "out" / "metrics.json").read_text())
         scores.setdefault(name, []).append(float(metrics["test_rmse"]))
         shutil.rmtree(run, ignore_errors=True)
+        # Each run as it ends: a long benchmark stopped early still leaves its figures.
+        line = {"run": name, "seconds": done["seconds"], "parts": parts[name][-1]}
+        print(json.dumps(line), flush=True)
         return float(done["seconds"])
 
     def plain(recipe: str) -> float:
@@ -158,6 +161,7 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         found = re.search(r"test RMSE (\d+)", done["stdout"])
         scores.setdefault(f"plain {recipe}", []).append(float(found.group(1)) if found else 0.0)
         shutil.rmtree(out, ignore_errors=True)
+        print(json.dumps({"run": f"plain {recipe}", "seconds": done["seconds"]}), flush=True)
         return float(done["seconds"])
 
     # Not measured: the first use of a PREFECT_HOME creates its database.
