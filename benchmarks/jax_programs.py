@@ -1,0 +1,161 @@
+"""The JAX trainer's compiled epoch program, timed on its own: µs per step and samples per second.
+
+Shared by ``benchmarks/gpu_check.py`` and ``benchmarks/step_time.py``. Imports neither Prefect
+nor TensorFlow (the accelerator machines carry only JAX): Keras must already run on JAX
+(``KERAS_BACKEND=jax`` before anything imports it). The program is the trainer's own
+(``tasks.training.jax_steps.make_epoch_program``: one ``jax.lax.scan`` over an epoch's batches,
+``jax.vmap``-ed over members); what this module adds is only the set-up around it that
+``tasks.training.jax_fit`` does too (models from the members' seeds, their state, each
+member's row order), so the program can be timed without checkpoints or validation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from schemas.config import ModelConfig, TrainingConfig
+
+# The tutorial's data size: 631 days (the 731 less the 100 test days), 11 features.
+TUTORIAL_ROWS = 631
+TUTORIAL_FEATURES = 11
+HOURLY_FEATURES = 12  # the hourly table has ``hr`` too
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Synthetic training rows: features, target, and (with stations) each row's station index."""
+
+    x: np.ndarray
+    y: np.ndarray
+    stations: np.ndarray | None = None
+    station_rows: int = 0
+
+
+def tutorial_arrays(rows: int = TUTORIAL_ROWS, seed: int = 0) -> Arrays:
+    """Normalised-looking daily rows: 11 standard-normal features, a smooth target plus noise."""
+    generator = np.random.default_rng(seed)
+    x = generator.standard_normal((rows, TUTORIAL_FEATURES)).astype(np.float32)
+    signal = np.tanh(x[:, :3].sum(axis=1, keepdims=True)) + 0.5 * x[:, 7:8]
+    y = (signal + 0.3 * generator.standard_normal((rows, 1))).astype(np.float32)
+    return Arrays(x, y)
+
+
+def station_arrays(stations: int, hours: int, seed: int = 0) -> Arrays:
+    """Hourly rows of ``stations`` stations: 12 features, each row's station index (1..K)."""
+    generator = np.random.default_rng(seed)
+    rows = stations * hours
+    x = generator.standard_normal((rows, HOURLY_FEATURES)).astype(np.float32)
+    index = np.repeat(np.arange(1, stations + 1, dtype=np.int32), hours)
+    level = generator.standard_normal(stations + 1).astype(np.float32)[index, None]
+    y = (level + np.tanh(x[:, :2].sum(axis=1, keepdims=True))).astype(np.float32)
+    # The embedding has one row per known station plus the unknown one (index 0).
+    return Arrays(x, y, index.reshape(-1, 1), stations + 1)
+
+
+@dataclass
+class Program:
+    """A compiled epoch program with its members' state and data, ready to be called."""
+
+    call: Any
+    state: Any
+    x: Any
+    y: Any
+    stations: Any
+    orders: list[np.ndarray]
+    mask: Any
+    steps: int
+    members: int
+
+    def epoch(self, epoch: int) -> Any:
+        """Run one epoch (every member); return the row-weighted loss sum, computed."""
+        order = self.orders[epoch % len(self.orders)]
+        self.state, loss = self.call(self.state, order, self.mask, self.x, self.y, self.stations)
+        return np.asarray(loss)
+
+
+def build_program(
+    arrays: Arrays,
+    members: int,
+    batch_size: int,
+    model: ModelConfig | None = None,
+    training: TrainingConfig | None = None,
+    orders: int = 2,
+) -> Program:
+    """The trainer's epoch program for ``members`` seeds (0, 1000, ...) over ``arrays``.
+
+    ``orders`` distinct epoch orders are prepared up front (shuffling is not timed).
+    """
+    import jax.numpy as jnp
+
+    from tasks.models.zoo import build_model, input_blocks, make_optimizer
+    from tasks.training.jax_steps import batch_grid, make_epoch_program, seed_keras
+    from tasks.training.keras_fit import epoch_order
+
+    model = model or ModelConfig()
+    training = training or TrainingConfig(batch_size=batch_size)
+    rows, features = arrays.x.shape
+    positions, mask = batch_grid(rows, batch_size)
+    steps = len(positions)
+    models, optimizers = [], []
+    for index in range(members):
+        seed_keras(1000 * index)
+        network = build_model(model, features, arrays.station_rows)
+        optimizer = make_optimizer(training, steps)
+        optimizer.build(network.trainable_variables)
+        models.append(network)
+        optimizers.append(optimizer)
+
+    def stacked(values: list[list[Any]]) -> list[Any]:
+        if members == 1:
+            return [jnp.asarray(value) for value in values[0]]
+        return [jnp.stack([jnp.asarray(v) for v in column]) for column in zip(*values, strict=True)]
+
+    state = (
+        stacked([[v.value for v in m.trainable_variables] for m in models]),
+        stacked([[v.value for v in m.non_trainable_variables] for m in models]),
+        stacked([[v.value for v in o.variables] for o in optimizers]),
+    )
+    member_orders = []
+    for epoch in range(orders):
+        per_member = [
+            epoch_order(rows, 1000 * index, epoch)[positions].astype(np.int32)
+            for index in range(members)
+        ]
+        member_orders.append(jnp.asarray(per_member[0] if members == 1 else np.stack(per_member)))
+    blocks = input_blocks(model.architecture, features)
+    call = make_epoch_program(models[0], optimizers[0], blocks, None if members == 1 else members)
+    return Program(
+        call=call,
+        state=state,
+        x=jnp.asarray(arrays.x),
+        y=jnp.asarray(arrays.y),
+        stations=None if arrays.stations is None else jnp.asarray(arrays.stations),
+        orders=member_orders,
+        mask=jnp.asarray(mask),
+        steps=steps,
+        members=members,
+    )
+
+
+def time_epochs(program: Program, epochs: int) -> dict[str, float]:
+    """Compile (the first call), then time ``epochs`` calls; seconds, and µs per step."""
+    started = time.perf_counter()
+    program.epoch(0)
+    compile_seconds = time.perf_counter() - started
+    times = []
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        program.epoch(epoch)  # np.asarray of the loss waits for the device
+        times.append(time.perf_counter() - started)
+    # The median epoch: one slow epoch on a shared machine should not move the figure.
+    seconds = float(np.median(times))
+    return {
+        "compile_seconds": compile_seconds,
+        "epoch_seconds": seconds,
+        "us_per_step": seconds / program.steps * 1e6,
+        "steps_per_epoch": float(program.steps),
+    }
