@@ -24,6 +24,11 @@ from schemas.trips_config import TripsConfig, check_trips_fit
 
 # A source's rows: one a day (day.csv) or one an hour (hour.csv).
 Granularity = Literal["day", "hour"]
+# How a table's weather columns were scaled. "uci": a day.csv/hour.csv as published, every
+# value in [0, 1] (the Readme's min-max scaling of DC's 2011-2012 weather). "raw-normalised":
+# rows assembled from trips, raw weather divided by the same divisors but never clipped, so a
+# real winter or storm falls outside [0, 1] and is checked against plausible raw ranges instead.
+WeatherScale = Literal["uci", "raw-normalised"]
 
 __all__ = ["ROOTS_ENV", "allowed_roots", "contained_path"]
 

@@ -10,13 +10,13 @@ named from ``FRAME_RULES``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from schemas.config import Granularity
+from schemas.config import Granularity, WeatherScale
 
 FEATURE_COLUMNS: tuple[str, ...] = (
     "season",
@@ -47,6 +47,34 @@ INT_COLUMNS: tuple[str, ...] = tuple(
 PREDICTION_COLUMNS: tuple[str, ...] = (DATE_COLUMN, *FEATURE_COLUMNS)
 HOURLY_PREDICTION_COLUMNS: tuple[str, ...] = (DATE_COLUMN, *HOUR_FEATURE_COLUMNS)
 FIRST_YEAR = 2011  # the dataset's yr column counts years from 2011
+
+# column -> (its raw weather column, the UCI Readme's divisor: temp = temp_c / 41 ...).
+UCI_DIVISORS: dict[str, tuple[str, float]] = {
+    "temp": ("temp_c", 41.0),
+    "atemp": ("feels_like_c", 50.0),
+    "hum": ("humidity_pct", 100.0),
+    "windspeed": ("wind_kmh", 67.0),
+}
+# Physically plausible raw weather, wide enough for any bike-sharing city's winter and storms
+# (UCI's own divisors, 41 degrees C and 67 km/h, are merely DC's 2011-2012 extremes). A value
+# beyond is a unit mix-up or a broken sensor: refused rather than learned from.
+TEMP_C_RANGE = (-60.0, 60.0)  # inhabited places' records are about -68 and +54 degrees C
+FEELS_LIKE_C_RANGE = (-60.0, 60.0)  # wind chill and heat index, as the air temperature
+HUMIDITY_PCT_RANGE = (0.0, 100.0)  # a percentage
+WIND_KMH_RANGE = (0.0, 250.0)  # a sustained wind beyond a category 5 hurricane's
+RAW_WEATHER_RANGES: dict[str, tuple[float, float]] = {
+    "temp_c": TEMP_C_RANGE,
+    "feels_like_c": FEELS_LIKE_C_RANGE,
+    "humidity_pct": HUMIDITY_PCT_RANGE,
+    "wind_kmh": WIND_KMH_RANGE,
+}
+
+
+def normalised_range(column: str) -> tuple[float, float]:
+    """The bounds of a weather column of rows built from trips: its raw range over its divisor."""
+    raw, divisor = UCI_DIVISORS[column]
+    low, high = RAW_WEATHER_RANGES[raw]
+    return low / divisor, high / divisor
 
 
 def feature_columns(granularity: Granularity) -> tuple[str, ...]:
@@ -191,8 +219,41 @@ class HourRecords(DayRecords):
         coerce = False
 
 
-def record_model(granularity: Granularity) -> type[pa.DataFrameModel]:
-    """The pandera model of daily or hourly records."""
+def _raw_weather_field(column: str) -> Any:
+    low, high = normalised_range(column)
+    return pa.Field(ge=low, le=high)
+
+
+class RawNormalisedWeather(pa.DataFrameModel):
+    """The weather columns of rows built from trips: plausible raw values over UCI's divisors."""
+
+    temp: Series[float] = _raw_weather_field("temp")
+    atemp: Series[float] = _raw_weather_field("atemp")
+    hum: Series[float] = _raw_weather_field("hum")
+    windspeed: Series[float] = _raw_weather_field("windspeed")
+
+
+# The weather model first: its four fields replace the [0, 1] ones, in place (same column order).
+class TripDayRecords(RawNormalisedWeather, DayRecords):
+    """``DayRecords`` assembled from trips: the weather columns may leave [0, 1]."""
+
+    class Config:
+        name = "day records"
+
+
+class TripHourRecords(RawNormalisedWeather, HourRecords):
+    """``HourRecords`` assembled from trips: the weather columns may leave [0, 1]."""
+
+    class Config:
+        name = "hour records"
+
+
+def record_model(
+    granularity: Granularity, weather_scale: WeatherScale = "uci"
+) -> type[pa.DataFrameModel]:
+    """The pandera model of daily or hourly records, for a UCI file or rows built from trips."""
+    if weather_scale == "raw-normalised":
+        return TripHourRecords if granularity == "hour" else TripDayRecords
     return HourRecords if granularity == "hour" else DayRecords
 
 

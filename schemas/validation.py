@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+from schemas.config import WeatherScale
 from schemas.csv_reader import check_columns, parse_columns, read_chunks, read_header, read_table
 from schemas.errors import Failure
 from schemas.records import (
@@ -125,6 +126,7 @@ class RecordValidator:
         granularity: Granularity = "day",
         min_days: int = 1,
         chunk_rows: int | None = None,
+        weather_scale: WeatherScale = "uci",
     ) -> None:
         self.report = ValidationReport(file=file)
         self.granularity = granularity
@@ -132,7 +134,8 @@ class RecordValidator:
         # Read when validating starts, so that tests can make chunks small.
         self.chunk_rows = chunk_rows
         self.columns = record_columns(granularity)
-        self.model = record_model(granularity)
+        # Rows built from trips keep raw weather over UCI's divisors: wider bounds than [0, 1].
+        self.model = record_model(granularity, weather_scale)
         self.order = RowOrder(granularity)
         self.seconds: dict[str, float] = {
             "parse": 0.0,
@@ -235,9 +238,10 @@ def validate_csv(
     granularity: Granularity = "day",
     chunk_rows: int | None = None,
     on_chunk: Callable[[pd.DataFrame], None] = lambda chunk: None,
+    weather_scale: WeatherScale = "uci",
 ) -> ValidationReport:
     """Validate a CSV stream chunk by chunk; ``on_chunk`` receives each chunk's typed rows."""
-    validator = RecordValidator(file, granularity, min_days, chunk_rows)
+    validator = RecordValidator(file, granularity, min_days, chunk_rows, weather_scale)
     for chunk in validator.chunks(handle):
         on_chunk(chunk)
     return validator.finish()
@@ -249,10 +253,13 @@ def validate_day_csv(
     min_rows: int,
     granularity: Granularity = "day",
     chunk_rows: int | None = None,
+    weather_scale: WeatherScale = "uci",
 ) -> tuple[pd.DataFrame | None, ValidationReport]:
     """Validate the bytes of a small file; return the typed frame (if valid) and the report."""
     parts: list[pd.DataFrame] = []
-    report = validate_csv(io.BytesIO(data), file, min_rows, granularity, chunk_rows, parts.append)
+    report = validate_csv(
+        io.BytesIO(data), file, min_rows, granularity, chunk_rows, parts.append, weather_scale
+    )
     if not report.ok or not parts:
         return None, report
     return pd.concat(parts), report

@@ -112,7 +112,8 @@ def assemble_trip_rows(
         sum(item.trips for item in counts),
         len(counts),
     )
-    return RawData(source=source, fetched=table, table=table)
+    # The weather is raw units over UCI's divisors, unclipped: validated with wider bounds.
+    return RawData(source=source, fetched=table, table=table, weather_scale="raw-normalised")
 
 
 @task(name="write_trip_table", cache_policy=NO_CACHE, persist_result=False)

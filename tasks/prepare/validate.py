@@ -12,6 +12,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact
 from prefect.logging import get_run_logger
 
+from schemas.config import WeatherScale
 from schemas.errors import DataValidationError
 from schemas.records import (
     DATE_COLUMN,
@@ -62,9 +63,10 @@ def validate_table(
     granularity: Granularity,
     store: ArtifactStore,
     log: Callable[[str], None] = lambda message: None,
+    weather_scale: WeatherScale = "uci",
 ) -> tuple[dict[str, ArrayRef] | None, RecordValidator]:
     """Validate a CSV file chunk by chunk, writing its arrays as it goes (kept only if valid)."""
-    validator = RecordValidator(label, granularity, min_days)
+    validator = RecordValidator(label, granularity, min_days, weather_scale=weather_scale)
     columns = list(feature_columns(granularity))
     appenders: dict[str, ArrayAppender] = {
         "dates": ArrayAppender(store, "datetime64[D]", ()),
@@ -121,7 +123,13 @@ def validate_records(
     label = raw.source if raw.member is None else f"{raw.source}!{raw.member}"
     started = time.perf_counter()
     arrays, validator = validate_table(
-        verify(raw.table), label, minimum_rows(test_days), granularity, store, logger.info
+        verify(raw.table),
+        label,
+        minimum_rows(test_days),
+        granularity,
+        store,
+        logger.info,
+        raw.weather_scale,  # rows built from trips: raw weather, wider bounds than day.csv's
     )
     report = validator.report
     report_ref = store.put_json(report.to_json())

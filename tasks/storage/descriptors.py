@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas.config import WeatherScale
 from schemas.errors import ArtifactError
 from tasks.storage.store import FileRef
 
@@ -25,6 +26,8 @@ class RawData(BaseModel):
     fetched: FileRef
     table: FileRef
     member: str | None = None
+    # "raw-normalised": rows assembled from trips, whose weather may leave UCI's [0, 1].
+    weather_scale: WeatherScale = "uci"
 
 
 class Window(BaseModel):

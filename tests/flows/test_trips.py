@@ -16,6 +16,7 @@ from flows.retrain import retrain
 from schemas.config import RetrainConfig, SplitConfig, TrainingConfig
 from schemas.records import FEATURE_COLUMNS
 from schemas.trips_config import TripsConfig
+from tasks.storage.store import load_array
 from tests.flows.project_copy import task_run_states
 from tests.flows.trip_files import (
     daily_counts,
@@ -208,3 +209,50 @@ def test_hourly_rows_per_station_count_every_trip_with_zero_hours_filled(
     assert by_station.to_dict() == trips.groupby("station").size().to_dict()
     assert (table["cnt"] == 0).any() and set(table["hr"]) == set(range(24))
     assert (table["casual"] + table["registered"] == table["cnt"]).all()
+
+
+def test_a_real_winter_aggregates_and_prepares_with_weather_outside_uci_range(
+    trips_config: RetrainConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    from flows.prepare import prepare_data
+
+    # January as DC, Chicago or New York have it: below freezing, and an 80 km/h storm.
+    weather_path = Path(trips_config.trips.weather)
+    weather = pd.read_csv(weather_path)
+    january = weather["date"].str.startswith("2024-01")
+    weather.loc[january, ["temp_c", "feels_like_c"]] = [-4.0, -9.0]
+    storm = weather["date"] == "2024-01-16"
+    weather.loc[storm, ["temp_c", "feels_like_c", "humidity_pct", "wind_kmh"]] = [
+        -12.5, -20.0, 80.0, 80.0
+    ]  # fmt: skip
+    weather.to_csv(weather_path, index=False)
+
+    output = tmp_path / "tables" / "day.csv"
+    flags = [
+        *("aggregate", "--trips", trips_config.source, "--weather", str(weather_path)),
+        *("--granularity", "day", "--store-root", trips_config.store_root),
+    ]
+    assert main([*flags, "--output-csv", str(output)]) == 0
+    table = pd.read_csv(output).set_index("dteday")
+    expected = {"temp": -12.5 / 41, "atemp": -20 / 50, "hum": 0.8, "windspeed": 80 / 67}
+    for column, value in expected.items():
+        assert table.loc["2024-01-16", column] == pytest.approx(value)
+    assert (table.loc[table.index.str.startswith("2024-01"), "temp"] < 0).all()
+
+    # A run's prepare_data validates these rows (the trips' bounds) and keeps the values.
+    prepared = prepare_data(trips_config)
+    dates = load_array(prepared.table.dates).astype(str).tolist()
+    features = load_array(prepared.table.features)
+    row = dates.index("2024-01-16")
+    for column, value in expected.items():
+        assert features[row, FEATURE_COLUMNS.index(column)] == pytest.approx(value, rel=1e-6)
+
+    # Beyond any real weather (a Fahrenheit value in the Celsius column): refused, named.
+    weather.loc[weather["date"] == "2024-02-01", "temp_c"] = 75.0
+    weather.to_csv(weather_path, index=False)
+    capsys.readouterr()
+    assert main([*flags, "--output-csv", str(tmp_path / "tables" / "again.csv")]) == 1
+    err = capsys.readouterr().err
+    line = 2 + int(np.flatnonzero(weather["date"] == "2024-02-01")[0])
+    assert f"{weather_path}, line {line}: column temp_c: the value '75.0' is outside -60..60" in err
+    assert "Traceback" not in err

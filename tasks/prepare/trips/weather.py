@@ -9,21 +9,22 @@ import numpy as np
 import pandas as pd
 
 from schemas.errors import WeatherDataError
-from schemas.records import Granularity
+from schemas.records import RAW_WEATHER_RANGES, UCI_DIVISORS, Granularity
 from tasks.prepare.trips.layouts import clean_column
 from tasks.prepare.trips.problems import Problems
 
 DATE = "date"
 HOUR = "hour"
 WEATHERSIT = "weathersit"
-# raw column -> (UCI column, the divisor of the UCI Readme). The records' schema keeps each
-# normalised value in [0, 1], so a raw value must lie in [0, divisor].
+# raw column -> (UCI column, the divisor of the UCI Readme), from the records' schema.
 NORMALISED: dict[str, tuple[str, float]] = {
-    "temp_c": ("temp", 41.0),
-    "feels_like_c": ("atemp", 50.0),
-    "humidity_pct": ("hum", 100.0),
-    "wind_kmh": ("windspeed", 67.0),
+    raw: (name, divisor) for name, (raw, divisor) in UCI_DIVISORS.items()
 }
+# A raw value is checked against its plausible range (schemas.records: TEMP_C_RANGE,
+# FEELS_LIKE_C_RANGE, HUMIDITY_PCT_RANGE, WIND_KMH_RANGE), the same ranges the trips' records
+# schema turns into its bounds. A real winter or storm is accepted:
+# -10 degrees C gives temp = -0.244, outside UCI's [0, 1] (the divisors are the Readme's, never
+# clipped); only values no weather reaches (a unit mix-up, a broken sensor) are refused.
 WEATHER_COLUMNS: tuple[str, ...] = ("temp", "atemp", "hum", "windspeed")
 
 
@@ -52,8 +53,10 @@ def read_weather(source: str | Path | bytes, granularity: Granularity = "day") -
     ``source`` is a path or the CSV text. Columns: ``date`` (YYYY-MM-DD), ``hour`` (0-23,
     hourly), ``temp_c``, ``feels_like_c``, ``humidity_pct``, ``wind_kmh``, ``weathersit``
     (1-4); others are ignored. Normalised as the UCI Readme: temp = temp_c / 41, atemp =
-    feels_like_c / 50, hum = humidity_pct / 100, windspeed = wind_kmh / 67. Every broken rule
-    is a WeatherDataError paragraph naming the line and value. Sorted by date (and hour).
+    feels_like_c / 50, hum = humidity_pct / 100, windspeed = wind_kmh / 67, unclipped (a
+    winter's -10 degrees C is temp -0.244). A raw value outside its plausible range
+    (``RAW_WEATHER_RANGES``) and every other broken rule is a WeatherDataError paragraph naming
+    the line and value. Sorted by date (and hour).
     """
     label, text = _read_text(source)
     frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
@@ -77,7 +80,12 @@ def read_weather(source: str | Path | bytes, granularity: Granularity = "day") -
     checks: list[tuple[str, float, float, str]] = [
         (WEATHERSIT, 1, 4, "is not a weather situation 1, 2, 3 or 4"),
         *(
-            (raw, 0.0, divisor, f"is outside 0..{divisor:g} (UCI's {name} = {raw} / {divisor:g})")
+            (
+                raw,
+                *RAW_WEATHER_RANGES[raw],
+                f"is outside {RAW_WEATHER_RANGES[raw][0]:g}..{RAW_WEATHER_RANGES[raw][1]:g}, "
+                f"the plausible range (UCI's {name} = {raw} / {divisor:g})",
+            )
             for raw, (name, divisor) in NORMALISED.items()
         ),
     ]

@@ -78,3 +78,30 @@ def test_failed_validation_keeps_no_partial_arrays(tmp_path: Path):
     with disable_run_logger(), pytest.raises(DataValidationError, match="row 151"):
         validate_records.fn(raw, 30, str(store.root))
     assert not list(store.objects.rglob("*.npy")) and not list(store.tmp.iterdir())
+
+
+def test_day_csv_keeps_uci_bounds_and_rows_from_trips_take_plausible_weather(tmp_path: Path):
+    frame = make_day_frame(200, seed=1)
+    frame.loc[41, "temp"] = 1.2
+    frame.loc[60, "temp"] = -12.5 / 41  # a January day of rows built from trips
+    frame.loc[60, "windspeed"] = 80 / 67
+    path = tmp_path / "winter.csv"
+    path.write_bytes(to_csv_bytes(frame))
+    store = ArtifactStore(tmp_path / "store")
+    raw = fetch_source(str(path), store)
+    assert raw.weather_scale == "uci"
+    with disable_run_logger(), pytest.raises(DataValidationError) as caught:
+        validate_records.fn(raw, 30, str(store.root))
+    message = str(caught.value)
+    for part in ("winter.csv", "row 42", "column temp", "less_than_or_equal_to(1.0)", "1.2"):
+        assert part in message
+    assert "row 61" in message and "greater_than_or_equal_to(0.0)" in message
+    # The same rows, marked as built from trips (as assemble_trip_rows marks them): accepted.
+    from_trips = raw.model_copy(update={"weather_scale": "raw-normalised"})
+    with disable_run_logger():
+        table = validate_records.fn(from_trips, 30, str(store.root))
+    features = load_array(table.features)
+    temp, windspeed = FEATURE_COLUMNS.index("temp"), FEATURE_COLUMNS.index("windspeed")
+    assert features[60, temp] == pytest.approx(-12.5 / 41)
+    assert features[60, windspeed] == pytest.approx(80 / 67)
+    assert features[41, temp] == pytest.approx(1.2)

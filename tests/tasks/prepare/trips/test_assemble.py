@@ -167,3 +167,44 @@ def test_no_trips_at_all_is_refused(tmp_path: Path):
     weather = read_weather(weather_text(["2024-01-01"]), "day")
     with pytest.raises(TripDataError, match=r"no trips found in the trip files: .*empty\.zip"):
         assemble_rows([aggregate_trip_file(path)], weather, "day")
+
+
+def test_a_winter_with_a_storm_aggregates_into_rows_outside_uci_range(tmp_path: Path):
+    # January in DC: -12.5 degrees C, feels like -20, an 80 km/h storm on the second day.
+    trips = random_trips("2024-01-15", 3, 300, seed=11)
+    path = write_trip_file(tmp_path / "2024-01.csv", in_layout(trips, "current"))
+    weather = read_weather(
+        "date,temp_c,feels_like_c,humidity_pct,wind_kmh,weathersit\n"
+        "2024-01-15,-3,-8,60,20,1\n2024-01-16,-12.5,-20,80,80,3\n2024-01-17,2,-1,70,10,2\n",
+        "day",
+    )
+    rows = assemble_rows([aggregate_trip_file(path)], weather, "day")
+    storm = rows.set_index("dteday").loc["2024-01-16"]
+    assert storm["temp"] == pytest.approx(-12.5 / 41)
+    assert storm["atemp"] == pytest.approx(-20 / 50)
+    assert storm["hum"] == pytest.approx(0.8)
+    assert storm["windspeed"] == pytest.approx(80 / 67)
+    assert rows["cnt"].sum() == 300
+    # Rows built from trips pass with their wider bounds; as a day.csv they would not.
+    typed, report = validate_day_csv(_csv(rows), "assembled", 1, "day", None, "raw-normalised")
+    assert report.ok, report.failures
+    assert typed is not None and typed["temp"].min() == pytest.approx(-12.5 / 41)
+    _typed, as_uci = validate_day_csv(_csv(rows), "assembled", 1, "day")
+    assert {(f.row, f.column) for f in as_uci.failures} == {
+        (1, "temp"), (1, "atemp"), (2, "temp"), (2, "atemp"), (2, "windspeed"), (3, "atemp")
+    }  # fmt: skip
+
+
+def test_rows_beyond_the_plausible_weather_fail_even_when_built_from_trips():
+    rows = pd.read_csv(io.StringIO(
+        "instant,dteday,season,yr,mnth,holiday,weekday,workingday,weathersit,temp,atemp,hum,"
+        "windspeed,casual,registered,cnt\n"
+        "1,2024-01-15,1,13,1,1,1,0,1,-0.2,-0.3,0.6,0.3,1,2,3\n"
+        "2,2024-01-16,1,13,1,0,2,1,1,1.5,-1.3,0.6,3.8,1,2,3\n"
+    ))  # fmt: skip
+    _typed, report = validate_day_csv(_csv(rows), "assembled", 1, "day", None, "raw-normalised")
+    assert [(f.row, f.column, f.rule) for f in report.failures] == [
+        (2, "temp", f"less_than_or_equal_to({60 / 41})"),
+        (2, "atemp", f"greater_than_or_equal_to({-60 / 50})"),
+        (2, "windspeed", f"less_than_or_equal_to({250 / 67})"),
+    ]

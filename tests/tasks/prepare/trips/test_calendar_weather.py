@@ -78,13 +78,54 @@ def test_weather_is_normalised_as_the_uci_readme():
     assert len(hourly) == 48 and hourly["hr"].tolist()[:3] == [0, 1, 2]
 
 
+def test_winter_and_storm_weather_is_accepted_and_normalised_unclipped():
+    # DC in January, a Chicago wind chill, a storm: real weather that leaves UCI's [0, 1].
+    text = "date,temp_c,feels_like_c,humidity_pct,wind_kmh,weathersit\n"
+    text += "2024-01-16,-12.5,-20,80,80,3\n2024-01-17,-60,-60,0,250,4\n2024-07-17,60,60,100,0,1\n"
+    table = read_weather(text, "day")
+    np.testing.assert_allclose(
+        table[["temp", "atemp", "hum", "windspeed"]].to_numpy(),
+        [[-12.5 / 41, -20 / 50, 0.8, 80 / 67], [-60 / 41, -60 / 50, 0, 250 / 67],
+         [60 / 41, 60 / 50, 1, 0]],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "says"),
+    [
+        ("temp_c", "-60.5", "-60..60"),
+        ("feels_like_c", "61", "-60..60"),
+        ("humidity_pct", "100.5", "0..100"),
+        ("wind_kmh", "251", "0..250"),
+        ("wind_kmh", "-1", "0..250"),
+    ],
+)
+def test_weather_beyond_the_plausible_ranges_is_refused(
+    tmp_path: Path, column: str, value: str, says: str
+):
+    values = {"temp_c": "-5", "feels_like_c": "-9", "humidity_pct": "70", "wind_kmh": "20"}
+    values[column] = value
+    path = tmp_path / "weather.csv"
+    path.write_text(
+        "date,temp_c,feels_like_c,humidity_pct,wind_kmh,weathersit\n"
+        "2024-01-01,-5,-9,70,20,1\n"
+        f"2024-01-02,{','.join(values.values())},2\n"
+    )
+    with pytest.raises(WeatherDataError) as raised:
+        read_weather(path, "day")
+    assert str(raised.value).startswith(
+        f"{path}, line 3: column {column}: the value '{value}' is outside {says}, "
+        "the plausible range (UCI's "
+    )
+
+
 def test_weather_problems_name_the_line_and_value(tmp_path: Path):
     path = tmp_path / "weather.csv"
     path.write_text(
         "date,hour,temp_c,feels_like_c,humidity_pct,wind_kmh,weathersit\n"
         "2024-01-01,0,10,10,50,5,1\n"
         "2024-01-01,24,10,10,50,5,1\n"
-        "2024-01-01,1,-3.5,10,50,5,1\n"
+        "2024-01-01,1,75,10,50,5,1\n"
         "2024-01-01,2,10,10,50,5,5\n"
         "2024-02-30,3,10,10,50,5,1\n"
         "2024-01-01,4,10,10,abc,5,1\n"
@@ -95,7 +136,7 @@ def test_weather_problems_name_the_line_and_value(tmp_path: Path):
     assert paragraphs[0] == "5 problems in the weather table:"
     assert f"{path}, line 3: column hour: the value '24' is not an hour 0..23" in paragraphs
     assert any(
-        p.startswith(f"{path}, line 4: column temp_c: the value '-3.5' is outside 0..41")
+        p.startswith(f"{path}, line 4: column temp_c: the value '75' is outside -60..60")
         for p in paragraphs
     )
     assert (
