@@ -20,6 +20,7 @@ from schemas.paths import (
     contained_path,
 )
 from schemas.sources import Source
+from schemas.trips_config import TripsConfig, check_trips_fit
 
 # A source's rows: one a day (day.csv) or one an hour (hour.csv).
 Granularity = Literal["day", "hour"]
@@ -261,7 +262,8 @@ class RetrainConfig(FrozenConfig):
         min_length=1,
         max_length=4096,
         description="day.csv or the UCI 'Bike Sharing Dataset' zip: a local path or an "
-        "http(s) URL. Default: the dataset's public UCI download.",
+        "http(s) URL; or trip history, a local folder or glob pattern of trip files (see "
+        "trips). Default: the dataset's public UCI download.",
     )
     granularity: Granularity = Field(
         "day",
@@ -304,6 +306,12 @@ class RetrainConfig(FrozenConfig):
     promotion: PromotionConfig = Field(
         PromotionConfig(), description="When a new model replaces the champion."
     )
+    trips: TripsConfig = Field(TripsConfig(), description="How trip files become rows.")
+
+    @model_validator(mode="after")
+    def _trips_fit_the_source(self) -> RetrainConfig:
+        check_trips_fit(self.source, self.trips)
+        return self
 
     @model_validator(mode="after")
     def _output_holds_no_store(self) -> RetrainConfig:

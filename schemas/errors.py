@@ -92,3 +92,26 @@ class DataValidationError(BikeflowError):
             lines.append(f"... and {len(failures) - shown} more")
         message = f"{file} failed validation with {len(failures)} problem(s): " + "; ".join(lines)
         return cls(message, file=file, failures=tuple(failures))
+
+
+class TripDataError(DataValidationError):
+    """Trip history files break a rule: bad layout, timestamp, member type, duplicate ride."""
+
+    subject = "the trip files"
+
+    @classmethod
+    def from_problems(cls, file: str, problems: list[str], shown: int = 20) -> TripDataError:
+        """Build the error from one paragraph per problem (the first ``shown`` of them)."""
+        paragraphs = problems[:shown]
+        if len(problems) > shown:
+            paragraphs = [*paragraphs, f"... and {len(problems) - shown} more problem(s)"]
+        if len(problems) == 1:
+            return cls(problems[0], file=file)
+        head = f"{len(problems)} problems in {cls.subject}:"
+        return cls("\n\n".join([head, *paragraphs]), file=file)
+
+
+class WeatherDataError(TripDataError):
+    """The weather table joined to trip counts breaks a rule: a column, a value, a missing day."""
+
+    subject = "the weather table"

@@ -22,7 +22,7 @@ from pydantic import AfterValidator, BaseModel, ValidationInfo
 
 from schemas.errors import PathRefusedError
 from schemas.ownership import file_refusal, folder_refusal
-from schemas.source import LocalSource, parse_source
+from schemas.source import LocalSource, TripsSource, parse_source
 
 # The folders that a run's output, store and registry paths must stay under. Set by whoever
 # runs the worker, never by a run's parameters: a run from the UI is as trusted as its form.
@@ -114,7 +114,7 @@ def check_holds_none(
     output = resolve(value, field)
     places = {name: resolve(other, name) for name, other in others.items()}
     parsed = None if source is None else parse_source(source)
-    if isinstance(parsed, LocalSource):
+    if isinstance(parsed, LocalSource | TripsSource):
         places["source"] = parsed.path
     for name, place in places.items():
         if place == output or place.is_relative_to(output):

@@ -27,7 +27,7 @@ from typing import Annotated
 from pydantic import AfterValidator, ValidationInfo
 
 from schemas.errors import SourceRefusedError
-from schemas.source import LocalSource, ParsedSource, UrlSource, parse_source
+from schemas.source import LocalSource, ParsedSource, TripsSource, UrlSource, parse_source
 
 SOURCE_ROOTS_ENV = "BIKEFLOW_SOURCE_ROOTS"
 SOURCE_HOSTS_ENV = "BIKEFLOW_SOURCE_HOSTS"
@@ -139,7 +139,8 @@ def check_allowed(source: ParsedSource) -> None:
             raise SourceRefusedError(f"source {source.text}: {source.port_error}")
         check_host(source.text, source.host, source.port, source.scheme)
         return
-    path = source.path if isinstance(source, LocalSource) else None
+    # Trip files: the folder they are found under (each file found is checked again).
+    path = source.path if isinstance(source, LocalSource | TripsSource) else None
     if path is not None and any(path.is_relative_to(root) for root in allowed.roots):
         return
     where = path if path is not None else repr(source.text)
@@ -171,4 +172,11 @@ def _check_field(value: str, info: ValidationInfo) -> str:
     return check_source(value)
 
 
+def _check_optional_field(value: str, info: ValidationInfo) -> str:
+    # Empty: no such source given (the weather of a day.csv source is in its own rows).
+    return value if not value.strip() else _check_field(value, info)
+
+
 Source = Annotated[str, AfterValidator(_check_field)]
+# A source that may be left empty (the weather table, needed only by a trips source).
+OptionalSource = Annotated[str, AfterValidator(_check_optional_field)]

@@ -25,6 +25,20 @@ class Step:
 
 
 CHECK_PATHS = Step("check_paths", "tasks.preflight", "check_paths")
+# A trips source only (a folder or pattern of trip files; flows/trip_rows.py): the files are
+# listed in every run, each counted (cached on its digest), and their counts joined into rows
+# with the weather, which ingest_source copies into the store as it copies a day.csv source.
+LIST_TRIP_FILES = Step(
+    "list_trip_files", "tasks.prepare.trip_tasks", "list_trip_files", flow="prepare_data"
+)
+AGGREGATE_TRIPS = Step(
+    "aggregate_trips",
+    "tasks.prepare.trip_tasks",
+    "aggregate_trips",
+    flow="prepare_data",
+    cached=True,
+    deterministic=True,
+)
 INGEST_SOURCE = Step(
     "ingest_source",
     "tasks.prepare.ingest",
@@ -53,6 +67,14 @@ NORMALISE_FEATURES = Step(
     "normalise_features",
     "tasks.prepare.normalise",
     "normalise_features",
+    flow="prepare_data",
+    cached=True,
+    deterministic=True,
+)
+ASSEMBLE_TRIP_ROWS = Step(
+    "assemble_trip_rows",
+    "tasks.prepare.trip_tasks",
+    "assemble_trip_rows",
     flow="prepare_data",
     cached=True,
     deterministic=True,
@@ -106,10 +128,16 @@ PROMOTE_MODEL = Step("promote_model", "tasks.promotion.task", "promote_model", s
 # Runs instead of the training steps when ``skips_training``.
 REPORT_NO_NEW_DATA = Step("report_no_new_data", "tasks.promotion.new_data", "report_no_new_data")
 
-# A full run, in order (check_paths first; the four prepare_data steps in their subflow).
+# A full run, in order (check_paths first; the prepare_data steps in their subflow). A trips
+# source runs the three trip steps (ingest_source then copies its weather); any other source
+# runs none of them.
+TRIP_STEPS = (LIST_TRIP_FILES, AGGREGATE_TRIPS, ASSEMBLE_TRIP_ROWS)
 RETRAIN_STEPS = (
     CHECK_PATHS,
+    LIST_TRIP_FILES,
+    AGGREGATE_TRIPS,
     INGEST_SOURCE,
+    ASSEMBLE_TRIP_ROWS,
     VALIDATE_RECORDS,
     SPLIT_BY_DATE,
     NORMALISE_FEATURES,

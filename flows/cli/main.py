@@ -8,12 +8,12 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from flows.cli import backtest, gc, models, plan, predict, run, sweep
+from flows.cli import aggregate, backtest, gc, models, plan, predict, run, sweep
 from flows.cli.common import EXIT_BUG
 from flows.cli.version import VersionAction
 
 # In the order ``bikeflow --help`` lists them.
-SUBCOMMANDS = (run, sweep, predict, plan, backtest, models, gc)
+SUBCOMMANDS = (run, sweep, predict, plan, backtest, aggregate, models, gc)
 
 EXIT_CODES = """exit codes:
   0   success

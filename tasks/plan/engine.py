@@ -99,7 +99,7 @@ def prefect_records(spec: TaskSpec) -> Records:
     return PrefectRecords(result_store(task))
 
 
-def _plan_step(
+def plan_step(
     spec: TaskSpec, args: tuple[Any, ...], files: Records | None
 ) -> tuple[StepPlan, Any, Any]:
     """Plan one step from its call arguments: the plan, its cached result, its stale result."""
@@ -144,7 +144,7 @@ class _Planner:
             others = f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else ""
             self.after_running(step, [f"upstream step {unknown[0]} will run{others}"])
             return None
-        plan, result, stale = _plan_step(task_spec(step.module, step.function), args, self.files)
+        plan, result, stale = plan_step(task_spec(step.module, step.function), args, self.files)
         rebuilt = [upstream.name for upstream in after if upstream.name in self.rebuilding]
         if plan.cached and rebuilt:
             plan.reasons.append(f"(once {', '.join(rebuilt)} rebuilds the same artifacts)")
@@ -160,16 +160,27 @@ class _Planner:
 
 
 def _plan_prepare(planner: _Planner, config: RetrainConfig) -> tuple[Any, Any, Any]:
-    """The prepare_data subflow: ingest, validate, split, normalise; (table, split, data)."""
+    """The prepare_data subflow: ingest, validate, split, normalise; (table, split, data).
+
+    A trips source is ingested by the trip steps (``tasks.plan.trip_plan``).
+    """
+    from schemas.trips_config import is_trips_source
+
     root = config.store_root
-    raw = planner.step(graph.INGEST_SOURCE, config.source, root, f"{config.granularity}.csv")
+    if is_trips_source(config.source):
+        from tasks.plan.trip_plan import plan_trip_rows
+
+        raw, ingest = plan_trip_rows(planner, config), graph.ASSEMBLE_TRIP_ROWS
+    else:
+        raw = planner.step(graph.INGEST_SOURCE, config.source, root, f"{config.granularity}.csv")
+        ingest = graph.INGEST_SOURCE
     table = planner.step(
         graph.VALIDATE_RECORDS,
         raw,
         config.split.test_days,
         root,
         config.granularity,
-        after=(graph.INGEST_SOURCE,),
+        after=(ingest,),
     )
     split = planner.step(graph.SPLIT_BY_DATE, table, config.split, after=(graph.VALIDATE_RECORDS,))
     data = planner.step(
