@@ -2,7 +2,8 @@
 
 At every origin the model trains on the rows before it with the retrain flow's own cached
 tasks (split, normalise, then the ensemble's train, select, refit and assemble), so a rerun is
-Cached; every origin's members share one queue, ``max_parallel`` trainings at a time. The
+Cached; every origin's members share one queue, ``max_parallel`` trainings at a time (on JAX
+each origin's members are one training, a group in one child, and so are its refits). The
 promotion rule (``promotion`` of the base config) then runs against the backtest's own registry
 (a fresh one under ``backtest_dir/registries/`` per run, never the real registry), and the
 model each policy serves is scored on the window after the origin (``tasks.backtest.steps``).

@@ -38,7 +38,8 @@ def retrain(config: RetrainConfig = RetrainConfig()) -> RunSummary:  # noqa: B00
     new_data = check_new_data(config, table)
     if skips_training(config.retrain_when, bool(new_data.champion), new_data.new_rows):
         return report_no_new_data(config, new_data)
-    # train_model + select_best_epoch per member (in parallel), refit_data + train_model again.
+    # train_model + select_best_epoch per member (in parallel), refit_data + train_model again
+    # (on JAX one train_member_group for the members, and one for their refits).
     members = train_members(data, config.model, config.training, config.store_root)
     model = assemble_forecaster(members, config.model, config.training, config.store_root)
     evaluation = evaluate_model(model.best, data, table, plan, config.store_root, model.model)

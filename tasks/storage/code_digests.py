@@ -13,12 +13,17 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import threading
 from functools import cache
 from pathlib import Path
 
 # The packages whose modules make up a step's code.
 PROJECT_PACKAGES = ("flows", "tasks", "schemas")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# CPython 3.11's AST constructor keeps one recursion counter per interpreter: two threads
+# parsing at once (parallel tasks computing their cache keys) can fail with "SystemError: AST
+# constructor recursion depth mismatch" (python/cpython#106905), so parsing here takes turns.
+_PARSING = threading.Lock()
 
 
 @cache
@@ -61,7 +66,8 @@ def _with_packages(module: str) -> list[str]:
 def direct_imports(module: str) -> frozenset[str]:
     """The project modules one module's source imports anywhere in its body."""
     path = module_file(module)
-    tree = ast.parse(path.read_bytes(), filename=str(path))
+    with _PARSING:
+        tree = ast.parse(path.read_bytes(), filename=str(path))
     is_package = path.name == "__init__.py"
     names: set[str] = set()
     for node in ast.walk(tree):

@@ -124,3 +124,28 @@ def test_every_origin_trains_the_configured_ensemble_and_promotes_by_its_rule(tm
     assert len(decisions) == 2
     rules = {json.loads(p.read_text())["promotion"]["rule"] for p in decisions}
     assert rules == {"point"}  # the base config's rule, not the registry's default
+
+
+def test_on_jax_each_origins_members_and_refits_train_as_one_group(tmp_path: Path):
+    training = TrainingConfig(
+        epochs=3, batch_size=32, learning_rate=0.05, ensemble_size=2, refit=True, backend="jax"
+    )
+    config = backtest_config(
+        tmp_path,
+        regime_change(160, 400),
+        training,
+        start_date="2011-05-01",
+        every_days=20,
+        end_date="2011-06-09",
+    )
+    state = backtest(config, return_state=True)
+    report = state.result()
+    assert len(report.origins) == 2
+    runs = task_run_states(str(state.state_details.flow_run_id), ["assemble_forecaster"])
+    # Two origins, each one group for its members and one for their refits: four children.
+    assert runs["train_member_group"] == ["Completed"] * 4
+    assert "train_model" not in runs
+    registry = Registry(report.registry_root)
+    for result in report.origins:
+        version = registry.read_version(result.challenger)
+        assert version.metrics["members"] == 2 and version.metrics["refit"] is True
