@@ -61,7 +61,7 @@ class FitRequest(BaseModel):
             training=self.training,
             store=store,
             # A retry or the next run of the same training resumes where a killed one stopped.
-            journal=EpochJournal(store, self.journal_name()),
+            journal=EpochJournal(store, self.journal_name(), self.training.backend),
             stations=stations,
         )
 

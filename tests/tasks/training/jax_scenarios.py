@@ -160,7 +160,7 @@ def _memmap(out: Path, results: dict[str, Any]) -> None:
     mapped = []
     for index, array in enumerate(arrays(rows=600)):
         np.save(folder / f"{index}.npy", array)
-        mapped.append(np.load(folder / f"{index}.npy", mmap_mode="r"))
+        mapped.append(np.load(folder / f"{index}.npy", mmap_mode="r", allow_pickle=False))
     jax_feed.IN_MEMORY_BYTES = 0
     jax_feed.BLOCK_ROWS = 96
     feed = jax_feed.Feed(job(out / "feed", 0, data=mapped), [0], None)

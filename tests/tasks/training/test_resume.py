@@ -109,7 +109,7 @@ def test_killed_training_resumes_from_its_last_epoch_with_identical_results(tmp_
     assert "after" in killed
     # Killed during epoch 3: two epochs were reported, and their history survived the crash.
     assert seen == [1, 2]
-    survived = EpochJournal(store, name).completed()
+    survived = EpochJournal(store, name, request.training.backend).completed()
     assert [record.epoch for record, _ in survived] == [1, 2]
     assert [r for r, _ in survived] == list(uninterrupted.history[:2])
 

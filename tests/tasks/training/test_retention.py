@@ -93,7 +93,8 @@ def test_a_finished_training_keeps_the_chosen_and_last_checkpoint_only(tmp_path:
     assert _keras_files(tmp_path / "chosen") == {c.path for c in run.checkpoints}
     assert len(_keras_files(tmp_path / "all")) == 4
     # The journal names the deleted ones None; running the training again reads it whole.
-    journal = EpochJournal(ArtifactStore(tmp_path / "chosen"), request.journal_name())
+    store = ArtifactStore(tmp_path / "chosen")
+    journal = EpochJournal(store, request.journal_name(), request.training.backend)
     assert [c is not None for _, c in journal.completed()] == [e in kept for e in range(1, 5)]
     again = run_training_process(request, lambda r, n: None, print)
     assert again.resumed_from == 4 and again.history == run.history
