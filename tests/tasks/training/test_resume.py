@@ -54,8 +54,14 @@ def _request(root: Path, train_rows: int = 1600, keep: str = "chosen") -> FitReq
         **{name: store.put_array(array) for name, array in arrays.items()},
     )
     # The seed's batch size 4: 400 steps an epoch, long enough to be killed in the middle.
+    # Keras fit on TensorFlow: the JAX trainer's resume has its own tests (test_jax_fit.py).
     training = TrainingConfig(
-        epochs=EPOCHS, batch_size=4, learning_rate=0.02, seed=11, keep_checkpoints=keep
+        epochs=EPOCHS,
+        batch_size=4,
+        learning_rate=0.02,
+        seed=11,
+        keep_checkpoints=keep,
+        backend="tensorflow",
     )
     return FitRequest(data=data, model=ModelConfig(), training=training, store_root=str(root))
 
