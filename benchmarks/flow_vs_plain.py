@@ -85,8 +85,9 @@ def breakdown(text: str, started: float, ended: float) -> dict[str, float]:
     server = first(r"Starting temporary server")
     begun = first(r"Beginning flow run")
     prepared = first(r"check_new_data-\w+' - Finished")
-    child = first(r"train_model-\w+' - training")
-    trained = last(r"train_model-\w+' - Finished")
+    # One child per member on TensorFlow (train_model), one per group of members on JAX.
+    child = first(r"(train_model|train_member_group)-\w+' - training")
+    trained = last(r"(train_model|train_member_group)-\w+' - Finished")
     finished = last(r"Flow run '[\w-]+' - Finished in state")
     marks = [started, server, begun, prepared, child, trained, finished, ended]
     return {part: b - a for part, a, b in zip(PARTS, marks[:-1], marks[1:], strict=True)}
