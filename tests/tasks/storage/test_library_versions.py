@@ -107,7 +107,7 @@ def keras_loads(env: dict[str, str]) -> str:
 
 @pytest.mark.parametrize(
     ("setting", "environment", "backend"),
-    [("jax", {}, "jax"), ("jax", {"KERAS_BACKEND": "torch"}, "torch")],
+    [("openvino", {}, "openvino"), ("openvino", {"KERAS_BACKEND": "torch"}, "torch")],
     ids=["keras.json", "KERAS_BACKEND over keras.json"],
 )
 def test_the_backend_read_is_the_one_keras_loads(
