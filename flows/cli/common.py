@@ -224,20 +224,30 @@ def run_flow(
     action: str,
     report: Callable[[Any], None],
     verbosity: str = "default",
+    trains_on: str | None = None,
 ) -> int:
     """Run a flow (``"module:name"``, or a function that loads it) and print its report.
 
     The flow is loaded only after the local server's settings are in place (Prefect reads
     them on import), so ``--help`` and bad flags answer without loading Prefect at all.
-    ``verbosity`` is the command's ``--quiet``/``--verbose`` (``args.verbosity``).
+    ``verbosity`` is the command's ``--quiet``/``--verbose`` (``args.verbosity``);
+    ``trains_on``: the Keras backend of the run's trainings (None: it trains nothing), whose
+    child starts while the flow loads (``flows/cli/head_start.py``).
     """
+    from flows.cli.head_start import head_start
+
     prepare_local_server()
-    if isinstance(flow, str):
-        module, name = flow.split(":")
-        loaded = getattr(importlib.import_module(module), name)
-    else:
-        loaded = flow()
-    code, result = run_and_report(loaded, config, action, verbosity)
+    started = head_start(trains_on, verbosity)
+    try:
+        if isinstance(flow, str):
+            module, name = flow.split(":")
+            loaded = getattr(importlib.import_module(module), name)
+        else:
+            loaded = flow()
+        started.wait()
+        code, result = run_and_report(loaded, config, action, verbosity)
+    finally:
+        started.close()
     if code == 0:
         report(result)
     return code

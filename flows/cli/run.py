@@ -66,7 +66,12 @@ def run_retrain(args: argparse.Namespace) -> int:
     if config is None:
         return 1
     return run_flow(
-        lambda: timed_retrain(config), config, "retraining", print_summary, args.verbosity
+        lambda: timed_retrain(config),
+        config,
+        "retraining",
+        print_summary,
+        args.verbosity,
+        trains_on=config.training.backend,
     )
 
 

@@ -50,6 +50,18 @@ def choose_keras_backend(request: FitRequest) -> None:
         )
 
 
+def warm_up(backend: str) -> None:
+    """A spare child's head start: Keras on ``backend`` and the trainer, imported before the
+    request arrives (``child_process.start_spare``). The request must then name ``backend``."""
+    os.environ["KERAS_BACKEND"] = backend
+    if backend == "jax":
+        from tasks.training import jax_fit
+
+        jax_fit.warm_up()
+    else:
+        from tasks.training import tf_core  # noqa: F401  (keras_fit and TensorFlow with it)
+
+
 def serve(request: FitRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
     choose_keras_backend(request)
@@ -76,14 +88,26 @@ def serve(request: FitRequest, protocol: IO[str]) -> None:
     _emit(protocol, "result", run=run.model_dump(mode="json"))
 
 
-def main() -> int:
-    """Read a request from stdin, train, and exit (freeing every device the child used)."""
+def main(argv: list[str] | None = None) -> int:
+    """Read a request from stdin, train, and exit (freeing every device the child used).
+
+    ``--warm BACKEND``: import Keras on that backend before reading the request (a spare
+    child); a spare whose stdin closes without a request exits 0, having done nothing.
+    """
+    args = sys.argv[1:] if argv is None else argv
     # Keep the real stdout for the protocol and point fd 1 at stderr, so stray prints from
     # TensorFlow or user code land in the log rather than in the JSON stream.
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     try:
-        request = read_request(sys.stdin.read())
+        if args[:1] == ["--warm"]:
+            warm_up(args[1])
+        text = sys.stdin.read()
+        if not text.strip() and args[:1] == ["--warm"]:
+            return 0  # a spare nobody needed
+        request = read_request(text)
+        if args[:1] == ["--warm"]:
+            _emit(protocol, "log", message=f"a spare child, its {args[1]} imports done ahead")
         # Before serve imports any trainer: Keras reads the variable once, when imported.
         # A group's members share their training settings but the seed, so member 0 speaks
         # for the group.

@@ -8,6 +8,8 @@ expects and turns the outcome into its result or a ``TrainingError``.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import subprocess
@@ -56,11 +58,8 @@ class ChildOutcome:
         )
 
 
-def run_child(
-    request_json: str, timeout_minutes: float, on_event: Callable[[dict[str, Any]], None]
-) -> ChildOutcome:
-    """Run ``python -m tasks.training.child`` on one request; every event but ``error`` goes to
-    ``on_event`` as it arrives. The child is killed after ``timeout_minutes``."""
+def _child_command(warm_backend: str | None) -> tuple[list[str], dict[str, str]]:
+    """The child's command line and environment (``--warm BACKEND``: a spare, see below)."""
     project_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     # The child must import the same code as this process, wherever the flow was loaded from.
@@ -68,14 +67,86 @@ def run_child(
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # The child works in this process's folder, so a relative store root names the same store
     # (-P: that folder is not put on the child's import path; the code comes from PYTHONPATH).
-    process = subprocess.Popen(
-        [sys.executable, "-P", "-m", "tasks.training.child"],
+    command = [sys.executable, "-P", "-m", "tasks.training.child"]
+    return command + (["--warm", warm_backend] if warm_backend else []), env
+
+
+def _spawn(warm_backend: str | None = None) -> subprocess.Popen[str]:
+    command, env = _child_command(warm_backend)
+    # Our own interpreter and module, with arguments we built: no user input in the command.
+    return subprocess.Popen(  # noqa: S603
+        command,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
+
+
+# Spare children: started before the run needs them (``start_spare``), each already past its
+# Python start and its Keras/JAX imports (seconds of a cold run) and waiting for a request.
+_spares: dict[str, list[subprocess.Popen[str]]] = {}
+_spares_lock = threading.Lock()
+
+
+def start_spare(backend: str) -> None:
+    """Start a training child for ``backend`` now, so its start-up overlaps the run's own.
+
+    ``bikeflow run`` calls it before it imports Prefect: the child imports Keras on
+    ``backend`` while this process imports the flow and Prefect's temporary server starts.
+    The next training on that backend takes it instead of starting a child
+    (``run_child``); ``discard_spares`` ends one nobody took.
+    """
+    process = _spawn(warm_backend=backend)
+    with _spares_lock:
+        first = not _spares
+        _spares.setdefault(backend, []).append(process)
+    if first:
+        atexit.register(discard_spares)
+
+
+def _take_spare(backend: str | None) -> subprocess.Popen[str] | None:
+    with _spares_lock:
+        waiting = _spares.get(backend or "", [])
+        while waiting:
+            process = waiting.pop(0)
+            if process.poll() is None:  # a spare that died is started afresh by the caller
+                return process
+    return None
+
+
+def discard_spares() -> None:
+    """End every spare child no training took.
+
+    Killed, not asked: a spare has only imported modules (it writes nothing before its
+    request), and one still importing would keep an exit waiting for seconds.
+    """
+    with _spares_lock:
+        spares = [process for waiting in _spares.values() for process in waiting]
+        _spares.clear()
+    for process in spares:
+        process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def run_child(
+    request_json: str,
+    timeout_minutes: float,
+    on_event: Callable[[dict[str, Any]], None],
+    backend: str | None = None,
+) -> ChildOutcome:
+    """Run ``python -m tasks.training.child`` on one request; every event but ``error`` goes to
+    ``on_event`` as it arrives. The child is killed after ``timeout_minutes``.
+
+    ``backend``: the request's Keras backend; a spare child started for it is used if there
+    is one (``start_spare``).
+    """
+    process = _take_spare(backend) or _spawn()
     stderr_tail: deque[str] = deque(maxlen=40)
 
     def drain_stderr() -> None:

@@ -22,6 +22,7 @@ from schemas.errors import TrainingTimeoutError
 from tasks.prepare.normalise import NormalisedData
 from tasks.progress import report_epoch
 from tasks.storage.cache_policy import ArtifactCache
+from tasks.training.child import keras_backend_of
 from tasks.training.child_process import run_child
 from tasks.training.request import GroupFitRequest
 from tasks.training.task import EpochRecord, TrainingRun, preload_keras
@@ -56,7 +57,8 @@ def run_group_process(
 
     # The members train at once, so one member's timeout is the group's.
     timeout = max(training.timeout_minutes for training in request.trainings)
-    outcome = run_child(request.model_dump_json(), timeout, on_event)
+    backend = keras_backend_of(request.member(0))  # the members share their backend
+    outcome = run_child(request.model_dump_json(), timeout, on_event, backend=backend)
     if outcome.timed_out:
         raise group_timeout_error(request, timeout, last_epoch)
     outcome.raise_reported_error()

@@ -19,6 +19,7 @@ from schemas.errors import TrainingTimeoutError
 from tasks.prepare.normalise import NormalisedData
 from tasks.progress import report_epoch
 from tasks.storage.cache_policy import ArtifactCache
+from tasks.training.child import keras_backend_of
 from tasks.training.child_process import TrainingProcessError, run_child
 from tasks.training.job import EpochJournal, FitJob, StationInputs
 
@@ -85,7 +86,9 @@ def run_training_process(
         elif kind == "result":
             result = TrainingRun.model_validate(event["run"])
 
-    outcome = run_child(request.model_dump_json(), request.training.timeout_minutes, on_event)
+    backend = keras_backend_of(request)
+    timeout = request.training.timeout_minutes
+    outcome = run_child(request.model_dump_json(), timeout, on_event, backend=backend)
     if outcome.timed_out:
         raise timeout_error(request, last_epoch)
     outcome.raise_reported_error()
