@@ -208,7 +208,8 @@ def _member(
         # The .keras file holds the optimizer's variables too (momentum, step count and so
         # the decayed learning rate); safe_mode refuses any code inside the file.
         model = keras.saving.load_model(verify(last), compile=True, safe_mode=True)
-        log(f"seed {job.training.seed}: resuming after epoch {len(done)} from {last.path}")
+        # The same words as keras_fit (operators grep for them), the member's seed after.
+        log(f"resuming after epoch {len(done)} from {last.path} (seed {job.training.seed})")
     else:
         # The initialisers draw their seeds when the layers are made, as keras_fit's do.
         seed_keras(job.training.seed)

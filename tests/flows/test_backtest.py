@@ -102,7 +102,15 @@ def test_every_origin_trains_the_configured_ensemble_and_promotes_by_its_rule(tm
     config = backtest_config(
         tmp_path,
         regime_change(160, 400),  # no change inside the data: the rule alone decides
-        TrainingConfig(epochs=3, batch_size=32, learning_rate=0.05, ensemble_size=2, refit=True),
+        # TensorFlow's shape, a child per member (the JAX test below: a group per origin).
+        TrainingConfig(
+            epochs=3,
+            batch_size=32,
+            learning_rate=0.05,
+            ensemble_size=2,
+            refit=True,
+            backend="tensorflow",
+        ),
         promotion=PromotionConfig(rule="point", min_rmse_gain=5.0),
         start_date="2011-05-01",
         every_days=20,

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def ensemble_config(small_config: RetrainConfig) -> RetrainConfig:
-    training = small_config.training.model_copy(update={"ensemble_size": 2, "refit": True})
+    # TensorFlow's shape, a child process per member (test_ensemble_jax.py: one group on JAX).
+    update = {"ensemble_size": 2, "refit": True, "backend": "tensorflow"}
+    training = small_config.training.model_copy(update=update)
     return small_config.model_copy(update={"training": training})
 
 
