@@ -73,6 +73,8 @@ def test_verbose_shows_prefects_task_run_log_and_quiet_only_the_summary(tmp_path
     assert verbose.returncode == 0, output
     assert "Task run 'train_model-" in verbose.stderr and "epoch 2/2" in verbose.stderr, output
     assert "Finished in state Completed()" in verbose.stderr
+    # The training took the child the command started ahead, while it imported the flow.
+    assert "a spare child, its jax imports done ahead" in verbose.stderr, output
 
     # The same config again: every step cached; the promotion keeps the champion.
     quiet = _bikeflow_run(tmp_path, "--quiet", *small)
@@ -84,3 +86,20 @@ def test_verbose_shows_prefects_task_run_log_and_quiet_only_the_summary(tmp_path
     assert all(line.startswith("  ") for line in lines[1:]), output
     assert "kept the champion" in quiet.stdout and "champion's very model" in quiet.stdout
     assert "Task run" not in output and "INFO" not in output, output
+    # Nothing trained this time: the spare child started ahead was ended with the command.
+    assert "spare child" not in output
+    assert not orphaned_spares()
+
+
+def orphaned_spares() -> list[str]:
+    """Spare training children whose command has gone (adopted by init): there must be none."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+            parent = (proc / "stat").read_text().rsplit(")", 1)[1].split()[1]
+        except (OSError, IndexError):
+            continue
+        if b"tasks.training.child" in command and b"--warm" in command and parent == "1":
+            found.append(proc.name)
+    return found
