@@ -159,3 +159,65 @@ def time_epochs(program: Program, epochs: int) -> dict[str, float]:
         "us_per_step": seconds / program.steps * 1e6,
         "steps_per_epoch": float(program.steps),
     }
+
+
+def handwritten_program(arrays: Arrays, batch_size: int = 4, orders: int = 2) -> Program:
+    """The tutorial's step written in plain JAX, no Keras: the floor this JAX version sets.
+
+    The same 11-16-16-1 sigmoid MLP, mean squared error, SGD with momentum 0.9 and the rate
+    halving every epoch, one ``jax.lax.scan`` over the epoch's batches. What the trainer's
+    program (Keras's stateless API) costs above it is Keras's share of a step.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from tasks.training.jax_steps import batch_grid
+    from tasks.training.keras_fit import epoch_order
+
+    rows, features = arrays.x.shape
+    positions, mask = batch_grid(rows, batch_size)
+    steps = len(positions)
+    keys = jax.random.split(jax.random.PRNGKey(0), 3)
+    sizes = [(features, 16), (16, 16), (16, 1)]
+    weights = []
+    for key, (fan_in, fan_out) in zip(keys, sizes, strict=True):
+        limit = float(np.sqrt(6.0 / (fan_in + fan_out)))
+        weights += [jax.random.uniform(key, (fan_in, fan_out), minval=-limit, maxval=limit)]
+        weights += [jnp.zeros(fan_out)]
+
+    def loss(params: list[Any], x: Any, y: Any, weight: Any) -> Any:
+        hidden = jax.nn.sigmoid(x @ params[0] + params[1])
+        hidden = jax.nn.sigmoid(hidden @ params[2] + params[3])
+        errors = jnp.mean(jnp.square(hidden @ params[4] + params[5] - y), axis=-1)
+        return jnp.sum(errors * weight) / jnp.sum(weight)
+
+    gradient = jax.value_and_grad(loss)
+
+    def epoch(state: Any, order: Any, mask: Any, x: Any, y: Any, stations: Any) -> Any:
+        def step(carry: Any, batch: Any) -> Any:
+            params, velocity, count = carry
+            index, weight = batch
+            value, grads = gradient(params, x[index], y[index], weight)
+            rate = 0.01 * 0.5 ** (count / steps)
+            velocity = [0.9 * v - rate * g for v, g in zip(velocity, grads, strict=True)]
+            params = [p + v for p, v in zip(params, velocity, strict=True)]
+            return (params, velocity, count + 1), value
+
+        state, losses = jax.lax.scan(step, state, (order, mask))
+        return state, jnp.sum(losses)
+
+    state = (weights, [jnp.zeros_like(w) for w in weights], jnp.float32(0))
+    member_orders = [
+        jnp.asarray(epoch_order(rows, 0, e)[positions].astype(np.int32)) for e in range(orders)
+    ]
+    return Program(
+        call=jax.jit(epoch),
+        state=state,
+        x=jnp.asarray(arrays.x),
+        y=jnp.asarray(arrays.y),
+        stations=None,
+        orders=member_orders,
+        mask=jnp.asarray(mask),
+        steps=steps,
+        members=1,
+    )

@@ -81,6 +81,11 @@ def jax_child(epochs: int) -> dict[str, float]:
     for members, name in ((1, "JAX loop, 1 member"), (3, "JAX loop, 3 members vmapped (all 3)")):
         program = jax_programs.build_program(arrays, members, batch_size=4)
         figures[name] = jax_programs.time_epochs(program, epochs)["us_per_step"]
+    # The same MLP and step written in plain JAX: the floor of this JAX version's CPU runtime.
+    floor = jax_programs.handwritten_program(arrays)
+    figures["hand-written JAX, same MLP (no Keras)"] = jax_programs.time_epochs(floor, epochs)[
+        "us_per_step"
+    ]
     ends: list[float] = []
     with tempfile.TemporaryDirectory() as scratch:
         training = TrainingConfig(batch_size=4, epochs=epochs, backend="jax")
