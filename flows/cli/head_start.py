@@ -44,8 +44,12 @@ class HeadStart:
 
 def _start_temporary_server(verbosity: str) -> None:
     from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_API_URL
 
     from tasks.progress_display import prefect_console_level
+
+    if PREFECT_API_URL.value():  # set in a Prefect profile: the run uses that server
+        return
 
     # Its "Starting temporary server" line obeys --quiet/--verbose, as within the run.
     with contextlib.suppress(Exception), prefect_console_level(verbosity):
