@@ -1,10 +1,11 @@
 """The training child process: ``python -m tasks.training.child`` < request.json (a FitRequest).
 
-TensorFlow holds GPU memory until its process exits, so each training runs in a process of
-its own that exits when the training ends. Parent and child speak JSON lines, never pickle:
-the request arrives on stdin; the child writes one event per line to its protocol stream
-(``log``, ``epoch``, then ``result`` or ``error``). Anything else the child or TensorFlow
-prints goes to stderr, so it cannot corrupt the protocol.
+TensorFlow holds GPU memory until its process exits, so each TensorFlow training runs in a
+process of its own that exits when the training ends; a JAX child may serve one request after
+another (``child_process.reusing_children``). Parent and child speak JSON lines, never
+pickle: each request is one line on stdin; the child writes one event per line to its
+protocol stream (``log``, ``epoch``, then ``result`` or ``error``, then ``end``). Anything
+else the child or TensorFlow prints goes to stderr, so it cannot corrupt the protocol.
 
 The child is also where Keras's backend is chosen: ``main`` sets ``KERAS_BACKEND`` from the
 request's ``training.backend`` before anything imports Keras (Keras reads it once, at import).
@@ -88,38 +89,55 @@ def serve(request: FitRequest, protocol: IO[str]) -> None:
     _emit(protocol, "result", run=run.model_dump(mode="json"))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Read a request from stdin, train, and exit (freeing every device the child used).
+def serve_request(text: str, protocol: IO[str], served: int) -> None:
+    """Serve one request (a FitRequest or GroupFitRequest as JSON); ``served``: how many this
+    child served before it."""
+    request = read_request(text)
+    # Before serve imports any trainer: Keras reads the variable once, when imported. A
+    # group's members share their training settings but the seed, so member 0 speaks for it.
+    single = request.member(0) if isinstance(request, GroupFitRequest) else request
+    choose_keras_backend(single)
+    if served:
+        import keras
 
-    ``--warm BACKEND``: import Keras on that backend before reading the request (a spare
-    child); a spare whose stdin closes without a request exits 0, having done nothing.
+        # A child kept for another request (child_process.reusing_children): the layers'
+        # automatic names start again, as in a fresh process, so its files are the same.
+        keras.backend.clear_session()
+    if isinstance(request, GroupFitRequest):
+        from tasks.training.group_child import serve_group
+
+        # Several members as one program (JAX): each event names its member.
+        serve_group(request, lambda event, **fields: _emit(protocol, event, **fields))
+    else:
+        serve(request, protocol)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve requests from stdin, one JSON line each, until it closes; then exit (freeing
+    every device the child used). After each request: an ``end`` event.
+
+    ``--warm BACKEND``: import Keras on that backend before reading a request (a spare
+    child); a spare whose stdin closes without a request exits 0, having done nothing. A
+    request that fails ends the child (exit 1) after its ``error`` and ``end`` events.
     """
     args = sys.argv[1:] if argv is None else argv
+    warm = args[1] if args[:1] == ["--warm"] else None
     # Keep the real stdout for the protocol and point fd 1 at stderr, so stray prints from
     # TensorFlow or user code land in the log rather than in the JSON stream.
     protocol = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    served = 0
     try:
-        if args[:1] == ["--warm"]:
-            warm_up(args[1])
-        text = sys.stdin.read()
-        if not text.strip() and args[:1] == ["--warm"]:
-            return 0  # a spare nobody needed
-        request = read_request(text)
-        if args[:1] == ["--warm"]:
-            _emit(protocol, "log", message=f"a spare child, its {args[1]} imports done ahead")
-        # Before serve imports any trainer: Keras reads the variable once, when imported.
-        # A group's members share their training settings but the seed, so member 0 speaks
-        # for the group.
-        single = request.member(0) if isinstance(request, GroupFitRequest) else request
-        choose_keras_backend(single)
-        if isinstance(request, GroupFitRequest):
-            from tasks.training.group_child import serve_group
-
-            # Several members as one program (JAX): each event names its member.
-            serve_group(request, lambda event, **fields: _emit(protocol, event, **fields))
-        else:
-            serve(request, protocol)
+        if warm is not None:
+            warm_up(warm)
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            if warm is not None and not served:
+                _emit(protocol, "log", message=f"a spare child, its {warm} imports done ahead")
+            serve_request(line, protocol, served)
+            served += 1
+            _emit(protocol, "end")
     except Exception as error:
         from schemas.errors import BikeflowError
 
@@ -131,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             user_error=isinstance(error, BikeflowError | ValueError),
             traceback=traceback.format_exc(),
         )
+        _emit(protocol, "end")
         return 1
     return 0
 

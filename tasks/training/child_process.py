@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,23 +71,64 @@ def _child_command(warm_backend: str | None) -> tuple[list[str], dict[str, str]]
     return command + (["--warm", warm_backend] if warm_backend else []), env
 
 
-def _spawn(warm_backend: str | None = None) -> subprocess.Popen[str]:
-    command, env = _child_command(warm_backend)
-    # Our own interpreter and module, with arguments we built: no user input in the command.
-    return subprocess.Popen(  # noqa: S603
-        command,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+class _Child:
+    """A training child process, its stderr read into a tail from its start to its end."""
+
+    def __init__(self, warm_backend: str | None = None) -> None:
+        command, env = _child_command(warm_backend)
+        # Our own interpreter and module, with arguments we built: no user input in the command.
+        self.process = subprocess.Popen(  # noqa: S603
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        self.stderr_tail: deque[str] = deque(maxlen=40)
+        # Read from the start: a child waiting for its request must never block on a full pipe.
+        self.drainer = threading.Thread(target=self._drain, daemon=True)
+        self.drainer.start()
+
+    def _drain(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.stderr_tail.append(line.rstrip())
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def finish(self, kill: bool = False) -> int:
+        """End the child (closing its stdin ends its loop; ``kill``: at once); its exit code."""
+        if kill:
+            self.process.kill()
+        with contextlib.suppress(OSError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+        try:
+            code = self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = self.process.wait()
+        self.drainer.join(timeout=5)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        return code
 
 
+_lock = threading.Lock()
 # Spare children: started before the run needs them (``start_spare``), each already past its
 # Python start and its Keras/JAX imports (seconds of a cold run) and waiting for a request.
-_spares: dict[str, list[subprocess.Popen[str]]] = {}
-_spares_lock = threading.Lock()
+_spares: dict[str, list[_Child]] = {}
+# Idle children kept for the next request of their backend while ``reusing_children`` holds.
+_idle: dict[str, list[_Child]] = {}
+_reuse_depth = 0
+# Reused between requests: JAX children (one process can train one group after another).
+# TensorFlow children are not: TensorFlow keeps a GPU's memory until its process exits.
+REUSABLE_BACKENDS = frozenset({"jax"})
 
 
 def start_spare(backend: str) -> None:
@@ -98,21 +139,21 @@ def start_spare(backend: str) -> None:
     The next training on that backend takes it instead of starting a child
     (``run_child``); ``discard_spares`` ends one nobody took.
     """
-    process = _spawn(warm_backend=backend)
-    with _spares_lock:
+    child = _Child(warm_backend=backend)
+    with _lock:
         first = not _spares
-        _spares.setdefault(backend, []).append(process)
+        _spares.setdefault(backend, []).append(child)
     if first:
         atexit.register(discard_spares)
 
 
-def _take_spare(backend: str | None) -> subprocess.Popen[str] | None:
-    with _spares_lock:
-        waiting = _spares.get(backend or "", [])
+def _take(pool: dict[str, list[_Child]], backend: str | None) -> _Child | None:
+    with _lock:
+        waiting = pool.get(backend or "", [])
         while waiting:
-            process = waiting.pop(0)
-            if process.poll() is None:  # a spare that died is started afresh by the caller
-                return process
+            child = waiting.pop(0)
+            if child.alive():  # one that died is replaced by a fresh one by the caller
+                return child
     return None
 
 
@@ -122,16 +163,44 @@ def discard_spares() -> None:
     Killed, not asked: a spare has only imported modules (it writes nothing before its
     request), and one still importing would keep an exit waiting for seconds.
     """
-    with _spares_lock:
-        spares = [process for waiting in _spares.values() for process in waiting]
+    with _lock:
+        spares = [child for waiting in _spares.values() for child in waiting]
         _spares.clear()
-    for process in spares:
-        process.kill()
-        process.wait()
-        for stream in (process.stdin, process.stdout, process.stderr):
-            if stream is not None:
-                with contextlib.suppress(OSError):
-                    stream.close()
+    for child in spares:
+        child.finish(kill=True)
+
+
+@contextlib.contextmanager
+def reusing_children() -> Iterator[None]:
+    """Within: a JAX child that finished a request waits for the next one instead of exiting.
+
+    One child trains a run's member group and then its refits, or a backtest's origins one
+    after another, paying its Python start and Keras imports once. On leaving (the outermost
+    scope), the idle children are ended; a child that failed or timed out is never kept.
+    """
+    global _reuse_depth
+    with _lock:
+        _reuse_depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _reuse_depth -= 1
+            idle = [child for waiting in _idle.values() for child in waiting]
+            if _reuse_depth == 0:
+                _idle.clear()
+            else:
+                idle = []
+        for child in idle:
+            child.finish()
+
+
+def _keep_for_reuse(child: _Child, backend: str | None) -> bool:
+    with _lock:
+        if _reuse_depth == 0 or backend not in REUSABLE_BACKENDS:
+            return False
+        _idle.setdefault(backend, []).append(child)
+        return True
 
 
 def run_child(
@@ -143,19 +212,11 @@ def run_child(
     """Run ``python -m tasks.training.child`` on one request; every event but ``error`` goes to
     ``on_event`` as it arrives. The child is killed after ``timeout_minutes``.
 
-    ``backend``: the request's Keras backend; a spare child started for it is used if there
-    is one (``start_spare``).
+    ``backend``: the request's Keras backend. An idle child of that backend
+    (``reusing_children``) or a spare one (``start_spare``) is used if there is one.
     """
-    process = _take_spare(backend) or _spawn()
-    stderr_tail: deque[str] = deque(maxlen=40)
-
-    def drain_stderr() -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            stderr_tail.append(line.rstrip())
-
-    drainer = threading.Thread(target=drain_stderr, daemon=True)
-    drainer.start()
+    child = _take(_idle, backend) or _take(_spares, backend) or _Child()
+    process = child.process
     assert process.stdin is not None and process.stdout is not None
     # training.timeout_minutes: a hung child (its epochs stop, the flow's heartbeats go on)
     # is killed, which ends its stdout below; the finally kills it on any other way out too
@@ -170,20 +231,26 @@ def run_child(
     watchdog.daemon = True
     watchdog.start()
     error: dict[str, Any] | None = None
+    ended = False
     try:
-        process.stdin.write(request_json)
-        process.stdin.close()
+        # One request a line; the child serves lines until its stdin closes.
+        process.stdin.write(request_json.replace("\n", " ") + "\n")
+        process.stdin.flush()
         for line in process.stdout:
             event = json.loads(line)
+            if event["event"] == "end":
+                ended = True
+                break
             if event["event"] == "error":
                 error = event
             else:
                 on_event(event)
-        code = process.wait()
     finally:
         watchdog.cancel()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    drainer.join(timeout=5)
-    return ChildOutcome(code, timed_out.is_set(), error, list(stderr_tail))
+        if not ended or error is not None or timed_out.is_set():
+            code = child.finish(kill=process.poll() is None and not ended)
+        elif _keep_for_reuse(child, backend):
+            code = 0
+        else:
+            code = child.finish()
+    return ChildOutcome(code, timed_out.is_set(), error, list(child.stderr_tail))

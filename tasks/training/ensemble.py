@@ -28,6 +28,7 @@ from tasks.prepare.statistics import NormalisedData
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import BestEpoch, Forecaster, Member
 from tasks.storage.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
+from tasks.training.child_process import reusing_children
 from tasks.training.group_task import train_member_group
 from tasks.training.keras_fit import checkpoint_saver
 from tasks.training.members import member_groups, member_trainings, refit_training
@@ -75,9 +76,25 @@ def train_rounds(
         for number, (data, trainings) in enumerate(sets)
         for group in member_groups(trainings)
     ]
+    with reusing_children():
+        results = _train_calls(calls, model, store_root, max_parallel)
+    runs: list[list[TrainingRun | None]] = [[None] * len(trainings) for _, trainings in sets]
+    for (number, group, _, _), group_runs in zip(calls, results, strict=True):
+        for index, run in zip(group, group_runs, strict=True):
+            runs[number][index] = run
+    return [[run for run in set_runs if run is not None] for set_runs in runs]
+
+
+def _train_calls(
+    calls: list[tuple[int, tuple[int, ...], NormalisedData, list[TrainingConfig]]],
+    model: ModelConfig,
+    store_root: str,
+    max_parallel: int,
+) -> list[list[TrainingRun]]:
+    """Each call's runs: ``max_parallel`` calls at once, a lone call in this thread."""
     results: list[list[TrainingRun]]
     if len(calls) == 1:
-        _, group, data, members = calls[0]
+        _, _, data, members = calls[0]
         results = [_train_group(data, model, members, store_root)]
     else:
         results = []
@@ -92,11 +109,7 @@ def train_rounds(
             for future in futures:
                 outcome = future.result()
                 results.append(outcome if isinstance(outcome, list) else [outcome])
-    runs: list[list[TrainingRun | None]] = [[None] * len(trainings) for _, trainings in sets]
-    for (number, group, _, _), group_runs in zip(calls, results, strict=True):
-        for index, run in zip(group, group_runs, strict=True):
-            runs[number][index] = run
-    return [[run for run in set_runs if run is not None] for set_runs in runs]
+    return results
 
 
 def _train_group(
@@ -121,6 +134,18 @@ def train_member_sets(
     chosen epoch's refit shares another, so two cores stay busy across origins. On JAX a
     dataset's members (and then their refits) train as one group in one child.
     """
+    # The members' children wait for the refits (on JAX): one child start, not two.
+    with reusing_children():
+        return _train_member_sets(datasets, model, training, store_root, max_parallel)
+
+
+def _train_member_sets(
+    datasets: Sequence[NormalisedData],
+    model: ModelConfig,
+    training: TrainingConfig,
+    store_root: str,
+    max_parallel: int,
+) -> list[list[Member]]:
     from tasks.training.best_epoch import select_best_epoch
 
     trainings = member_trainings(training)

@@ -15,6 +15,7 @@ from schemas.synthetic import make_day_frame, to_csv_bytes
 from tasks.backtest.steps import POLICIES
 from tasks.promotion.registry import Registry
 from tests.flows.project_copy import task_run_states, task_states
+from tests.flows.test_ensemble_jax import training_children
 
 pytestmark = [pytest.mark.slow, pytest.mark.minutes(4)]
 
@@ -146,12 +147,15 @@ def test_on_jax_each_origins_members_and_refits_train_as_one_group(tmp_path: Pat
         every_days=20,
         end_date="2011-06-09",
     )
-    state = backtest(config, return_state=True)
+    with training_children() as children:
+        state = backtest(config, return_state=True)
     report = state.result()
     assert len(report.origins) == 2
     runs = task_run_states(str(state.state_details.flow_run_id), ["assemble_forecaster"])
-    # Two origins, each one group for its members and one for their refits: four children.
+    # Two origins, each one group for its members and one for their refits: four trainings,
+    # in as many children as train at once (max_parallel), each kept for the next group.
     assert runs["train_member_group"] == ["Completed"] * 4
+    assert 1 <= len(children) <= config.max_parallel
     assert "train_model" not in runs
     registry = Registry(report.registry_root)
     for result in report.origins:

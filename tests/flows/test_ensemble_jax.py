@@ -1,7 +1,7 @@
-"""On JAX an ensemble's members train as one group in one child (and their refits in another):
-real Prefect, real JAX children. The averaged model is published and loads in this (TensorFlow)
-process, a rerun is all Cached, and ``bikeflow run --preset forecaster`` then ``bikeflow
-predict`` work end to end on the JAX backend."""
+"""On JAX an ensemble's members train as one group in one child (their refits as another group,
+in the same child): real Prefect, real JAX children. The averaged model is published and loads
+in this (TensorFlow) process, a rerun is all Cached, and ``bikeflow run --preset forecaster``
+then ``bikeflow predict`` work end to end on the JAX backend."""
 
 from __future__ import annotations
 
@@ -69,10 +69,12 @@ def test_a_jax_ensemble_trains_in_one_child_and_reruns_all_cached(jax_ensemble: 
         first = retrain(jax_ensemble, return_state=True)
     assert first.is_completed()
     runs = task_run_states(str(first.state_details.flow_run_id), STEPS)
-    # One group for the 3 members, one for their 3 refits: a child each, no train_model.
+    # One group for the 3 members, one for their 3 refits, no train_model; one child for both
+    # (it waits for the refits, child_process.reusing_children) and none left after the run.
     assert runs["train_member_group"] == ["Completed", "Completed"]
     assert "train_model" not in runs
-    assert len(children) == 2
+    assert len(children) == 1
+    assert _children_running(CHILD) == []
     assert runs["select_best_epoch"] == ["Completed"] * 3
 
     summary = first.result()
@@ -104,7 +106,7 @@ def test_the_forecaster_preset_runs_on_jax_and_predict_serves_its_champion(tmp_p
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     steps = [line.split()[1] for line in done.stdout.splitlines() if re.match(r"  \d:\d\d", line)]
-    # The 3 members in one child, their 3 refits in another.
+    # The 3 members in one group task, their 3 refits in another.
     assert steps.count("train_member_group") == 2 and "train_model" not in steps, output
     assert steps.count("select_best_epoch") == 3
     assert "promotion:       promoted " in done.stdout
