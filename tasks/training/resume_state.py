@@ -34,7 +34,7 @@ Arrays = tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]
 def save_state(store: ArtifactStore, arrays: Arrays) -> FileRef:
     """Store one member's arrays as an uncompressed ``.npz`` (written atomically, by digest)."""
     named = {
-        f"{part}{index:04d}": np.ascontiguousarray(value)
+        f"{part}{index:04d}": np.asarray(value)
         for part, values in zip(PARTS, arrays, strict=True)
         for index, value in enumerate(values)
     }
