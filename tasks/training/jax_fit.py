@@ -70,7 +70,7 @@ def fit_model_jax(
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
 ) -> TrainingRun:
-    """Train one job on JAX (no vmap), checkpointing every epoch; resume from its journal."""
+    """Train one job on JAX (no vmap), journaling every epoch; resume from its journal."""
     return fit_members([job], log, lambda member, record: on_epoch(record))[0]
 
 
@@ -82,7 +82,7 @@ def fit_members(
     """Train jobs that share model, arrays and batch size as one program vmapped over members.
 
     Seeds differ; epochs may (all train to the longest, each member's records stop at its
-    own). ``on_epoch(member index, record)`` follows each member's checkpoint and journal
+    own). ``on_epoch(member index, record)`` follows each member's state and journal
     entry. Raises ``ValueError`` when the jobs cannot share one program.
     """
     jobs = list(jobs)
@@ -327,7 +327,8 @@ def _train(
         for x, y, stations, mask in feed.validation():
             total = validation_program(state[0], state[1], x, y, stations, mask)
             squared += np.asarray(total, np.float64).reshape(-1)
-        host = jax.device_get(state)  # once for all members: their resume states
+        # Once for all members (their resume states); keep_checkpoints: all needs none.
+        host = jax.device_get(state) if any(m.sparse for m in members) else state
         superseded: list[FileRef] = []
         for index, member in enumerate(members):
             if epoch >= member.job.training.epochs:
