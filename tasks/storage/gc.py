@@ -7,8 +7,8 @@ folder of Prefect's result records. What stays:
   last use is the time of its key file under ``.keys/`` (``keys.record_material`` touches it
   whenever a run resolves the key, cached or not); a run's start is the last use of one of
   the flow's first step's keys (``ingest_source``);
-- every object a kept journal names (a training that is running or was killed) and anything
-  younger than ``grace_seconds``;
+- every object a kept journal names (a training that is running or was killed: its
+  checkpoints and, on JAX, its resume states) and anything younger than ``grace_seconds``;
 - everything while a flow holds a cache-key lock, except old records nobody holds: no
   unreferenced object and no temporary file is deleted then (a running step's outputs are
   unreferenced until its record is written).
@@ -74,6 +74,7 @@ def object_kind(path: Path) -> str:
     """The kind a store object is reported under, by its suffix."""
     kinds = {".keras": "checkpoints", ".npy": "arrays", ".json": "json", ".csv": "tables"}
     kinds |= {".png": "figures", ".zip": "downloads", ".md": "model cards"}
+    kinds |= {".npz": "resume states"}  # a JAX training's (tasks.training.resume_state)
     return kinds.get(path.suffix, "other objects")
 
 

@@ -3,16 +3,18 @@
 ``fit_members`` trains jobs that share a model config, arrays and batch size (their seeds
 differ, their epochs may) as one program ``jax.vmap``-ed over the members; ``fit_model_jax``
 is the one-member case. Each epoch's steps run in one ``jax.lax.scan`` (``jax_steps``), then
-every member gets its validation loss, a ``.keras`` checkpoint (which the TensorFlow backend
-loads too) and its journal entry, so a training killed at any moment resumes from its last
-epoch. Needs Keras on the JAX backend (the training child sets ``KERAS_BACKEND``); no Prefect.
+every member gets its validation loss, a small resume state (``resume_state``: its arrays, a
+``.npz``) and its journal entry, so a training killed at any moment resumes from its last
+epoch. With ``training.keep_checkpoints: chosen`` the ``.keras`` files (which the TensorFlow
+backend loads too) are written once, at the end, for the epochs retention keeps (the chosen
+one and the last) from their states; with ``all``, one every epoch as before. Needs Keras on
+the JAX backend (the training child sets ``KERAS_BACKEND``); no Prefect.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +24,15 @@ from tasks.storage.descriptors import DeviceInfo, EpochRecord, TrainingRun
 from tasks.storage.library_versions import installed_version
 from tasks.storage.store import FileRef, verify
 from tasks.training.jax_feed import Feed
+from tasks.training.jax_members import (
+    Done,
+    Member,
+    delete_unreferenced,
+    keep_state,
+    member_arrays,
+    write_back,
+    write_retained,
+)
 from tasks.training.jax_steps import (
     State,
     epoch_seed_states,
@@ -32,25 +43,14 @@ from tasks.training.jax_steps import (
     seed_state_positions,
 )
 from tasks.training.keras_fit import checkpoint_saver
+from tasks.training.resume_state import load_state
 from tasks.training.retention import present_checkpoints
 
 if TYPE_CHECKING:
-    import keras
-
     from tasks.training.job import FitJob
 
 # The training fields that shape the compiled program: members must agree on them.
 SHARED_TRAINING = ("optimizer", "learning_rate", "momentum", "decay_rate", "batch_size", "backend")
-
-
-@dataclass
-class _Member:
-    """One member's Keras model (its checkpoints are written from it) and its records."""
-
-    job: FitJob
-    model: keras.Model
-    history: list[EpochRecord] = field(default_factory=list)
-    checkpoints: list[FileRef | None] = field(default_factory=list)
 
 
 def warm_up() -> None:
@@ -70,7 +70,7 @@ def fit_model_jax(
     log: Callable[[str], None] = lambda message: None,
     on_epoch: Callable[[EpochRecord], None] = lambda record: None,
 ) -> TrainingRun:
-    """Train one job on JAX (no vmap), checkpointing every epoch; resume from its journal."""
+    """Train one job on JAX (no vmap), journaling every epoch; resume from its journal."""
     return fit_members([job], log, lambda member, record: on_epoch(record))[0]
 
 
@@ -82,7 +82,7 @@ def fit_members(
     """Train jobs that share model, arrays and batch size as one program vmapped over members.
 
     Seeds differ; epochs may (all train to the longest, each member's records stop at its
-    own). ``on_epoch(member index, record)`` follows each member's checkpoint and journal
+    own). ``on_epoch(member index, record)`` follows each member's state and journal
     entry. Raises ``ValueError`` when the jobs cannot share one program.
     """
     jobs = list(jobs)
@@ -110,6 +110,7 @@ def fit_members(
     log(f"training {len(jobs)} member(s) on {device.device} with {device.strategy}")
     started = time.perf_counter()
     _train(members, start, log, on_epoch)
+    write_retained(members, log)
     seconds = time.perf_counter() - started
     runs = []
     for member in members:
@@ -120,7 +121,7 @@ def fit_members(
                 checkpoints=kept,
                 device=device,
                 seconds=seconds,
-                resumed_from=start,
+                resumed_from=member.resumed,
                 checkpoint_epochs=kept_epochs,
             )
         )
@@ -178,38 +179,52 @@ def _same_array(a: np.ndarray, b: np.ndarray) -> bool:
 
 def _resume_point(
     jobs: Sequence[FitJob], log: Callable[[str], None]
-) -> tuple[int, list[list[tuple[EpochRecord, FileRef | None]]]]:
-    """The epoch every member resumes after (the fewest any completed), and their journals."""
+) -> tuple[int, list[list[Done]]]:
+    """The epoch the members still training resume after (the fewest they completed), and
+    each member's journaled epochs (a finished member's all of them)."""
     completed = [
-        job.journal.completed(log)[: job.training.epochs] if job.journal is not None else []
+        _loadable(job.journal.resumable(log)[: job.training.epochs])
+        if job.journal is not None
+        else []
         for job in jobs
     ]
-    start = min(len(done) for done in completed)
+    going = [
+        len(done)
+        for done, job in zip(completed, jobs, strict=True)
+        if len(done) < job.training.epochs
+    ]
+    start = min(going) if going else max(len(done) for done in completed)
     # The members move in step; a kill between two members' journal writes leaves one epoch
-    # more for some. They resume from the common epoch, whose checkpoint all must still have.
-    if any(start and done[start - 1][1] is None for done in completed):
+    # more for some. They resume from the common epoch, whose state (or checkpoint) all must
+    # still have; a member that finished its (fewer) epochs resumes from its last.
+    resumed = [
+        done if len(done) >= job.training.epochs else done[:start]
+        for done, job in zip(completed, jobs, strict=True)
+    ]
+    if any(done and done[-1][1] is None and done[-1][2] is None for done in resumed):
         log(f"not every member kept epoch {start}'s checkpoint: training all members afresh")
-        start = 0
-    return start, [done[:start] for done in completed]
+        return 0, [[] for _ in jobs]
+    return start, resumed
+
+
+def _loadable(done: list[Done]) -> list[Done]:
+    """The epochs up to the last one a resume can load (its checkpoint or its state)."""
+    while done and done[-1][1] is None and done[-1][2] is None:
+        done = done[:-1]
+    return done
 
 
 def _member(
-    job: FitJob,
-    done: list[tuple[EpochRecord, FileRef | None]],
-    steps_per_epoch: int,
-    log: Callable[[str], None],
-) -> _Member:
-    """A member's model: its last journaled checkpoint's, or a new one from its seed."""
+    job: FitJob, done: list[Done], steps_per_epoch: int, log: Callable[[str], None]
+) -> Member:
+    """A member's model: its last journaled state's (or checkpoint's), or a new one."""
     import keras
 
-    if done:
-        last = done[-1][1]
-        assert last is not None  # _resume_point keeps only epochs with their checkpoint
+    _, checkpoint, state = done[-1] if done else (None, None, None)
+    if checkpoint is not None and state is None:
         # The .keras file holds the optimizer's variables too (momentum, step count and so
         # the decayed learning rate); safe_mode refuses any code inside the file.
-        model = keras.saving.load_model(verify(last), compile=True, safe_mode=True)
-        # The same words as keras_fit (operators grep for them), the member's seed after.
-        log(f"resuming after epoch {len(done)} from {last.path} (seed {job.training.seed})")
+        model = keras.saving.load_model(verify(checkpoint), compile=True, safe_mode=True)
     else:
         # The initialisers draw their seeds when the layers are made, as keras_fit's do.
         seed_keras(job.training.seed)
@@ -219,11 +234,20 @@ def _member(
             optimizer=make_optimizer(job.training, steps_per_epoch), loss="mean_squared_error"
         )
     model.optimizer.build(model.trainable_variables)
-    return _Member(
+    if state is not None:
+        # Every variable the program carries, as it was after that epoch: bit for bit.
+        write_back(model, load_state(state), None)
+    source = state or checkpoint
+    if source is not None:
+        # The same words as keras_fit (operators grep for them), the member's seed after.
+        log(f"resuming after epoch {len(done)} from {source.path} (seed {job.training.seed})")
+    return Member(
         job=job,
         model=model,
-        history=[record for record, _ in done],
-        checkpoints=[checkpoint for _, checkpoint in done],
+        history=[record for record, _, _ in done],
+        checkpoints=[checkpoint for _, checkpoint, _ in done],
+        states=[state for _, _, state in done],
+        resumed=len(done),
     )
 
 
@@ -250,7 +274,7 @@ def _stack(values: list[list[Any]], members: int | None) -> list[Any]:
     return [jnp.stack([jnp.asarray(v) for v in column]) for column in zip(*values, strict=True)]
 
 
-def _initial_state(members: list[_Member], axis: int | None) -> State:
+def _initial_state(members: list[Member], axis: int | None) -> State:
     models = [member.model for member in members]
     return (
         _stack([[v.value for v in m.trainable_variables] for m in models], axis),
@@ -260,7 +284,7 @@ def _initial_state(members: list[_Member], axis: int | None) -> State:
 
 
 def _with_epoch_seeds(
-    state: State, members: list[_Member], positions: list[int], epoch: int, axis: int | None
+    state: State, members: list[Member], positions: list[int], epoch: int, axis: int | None
 ) -> State:
     """The state with each dropout layer's RNG set to the (seed, epoch) start (see jax_steps)."""
     if not positions:
@@ -276,12 +300,14 @@ def _with_epoch_seeds(
 
 
 def _train(
-    members: list[_Member],
+    members: list[Member],
     start: int,
     log: Callable[[str], None],
     on_epoch: Callable[[int, EpochRecord], None],
 ) -> None:
     """Train every member from epoch ``start`` to the longest's end, recording each epoch."""
+    import jax
+
     job, model = members[0].job, members[0].model
     axis = None if len(members) == 1 else len(members)
     blocks = input_blocks(job.model.architecture, job.x_train.shape[1])
@@ -301,11 +327,13 @@ def _train(
         for x, y, stations, mask in feed.validation():
             total = validation_program(state[0], state[1], x, y, stations, mask)
             squared += np.asarray(total, np.float64).reshape(-1)
+        # Once for all members (their resume states); keep_checkpoints: all needs none.
+        host = jax.device_get(state) if any(m.sparse for m in members) else state
+        superseded: list[FileRef] = []
         for index, member in enumerate(members):
             if epoch >= member.job.training.epochs:
                 continue
-            _write_back(member.model, state, index if axis else None)
-            member.checkpoints.append(saves[index](member.model))
+            write_back(member.model, state, index if axis else None)
             record = EpochRecord(
                 epoch=epoch + 1,
                 loss=float(loss_sum[index] / feed.rows),
@@ -313,19 +341,16 @@ def _train(
                 learning_rate=float(member.model.optimizer.learning_rate),
             )
             member.history.append(record)
+            if member.sparse:
+                superseded += keep_state(member, member_arrays(host, index if axis else None))
+            else:
+                member.checkpoints.append(saves[index](member.model))
+                member.states.append(None)
             journal = member.job.journal
             if journal is not None:
-                journal.record(list(zip(member.history, member.checkpoints, strict=True)))
+                done = list(zip(member.history, member.checkpoints, strict=True))
+                journal.record(done, member.states)
             on_epoch(index, record)
-
-
-def _write_back(model: keras.Model, state: State, index: int | None) -> None:
-    """Put one member's arrays into its Keras model (and optimizer), ready to be saved."""
-    variables = (
-        model.trainable_variables,
-        model.non_trainable_variables,
-        model.optimizer.variables,
-    )
-    for targets, values in zip(variables, state, strict=True):
-        for target, value in zip(targets, values, strict=True):
-            target.assign(value if index is None else value[index])
+        # Only once every member's journal names its new epoch: a kill between two members'
+        # writes leaves some a state behind, and they resume from it (needed_epochs).
+        delete_unreferenced(members, superseded)

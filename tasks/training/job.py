@@ -8,8 +8,9 @@ and every step whose descriptors name ``TrainingRun`` has it in its code closure
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -23,8 +24,9 @@ from tasks.storage.store import ArtifactStore, FileRef, is_intact
 class EpochJournal:
     """The epochs a training has completed, each with its checkpoint, kept in the store.
 
-    Written after every epoch (after its checkpoint is stored), so a training killed at any
-    moment can resume from its last completed epoch; the history survives the crash. It
+    Written after every epoch (after its checkpoint, or on JAX its resume state, is stored),
+    so a training killed at any moment can resume from its last completed epoch; the history
+    survives the crash. It
     records the training libraries' versions: epochs trained on others are not resumed.
     """
 
@@ -41,39 +43,63 @@ class EpochJournal:
         """The completed epochs, in order, up to the first whose checkpoint is not intact.
 
         An epoch whose checkpoint retention deleted (``None``) keeps its record; the list
-        ends at an epoch with a checkpoint, the one a resume loads. Empty when they were
-        trained under other library versions (``log`` says which).
+        ends at an epoch a resume can load (its checkpoint, or on JAX its resume state).
+        Empty when they were trained under other library versions (``log`` says which).
+        """
+        return [(record, checkpoint) for record, checkpoint, _ in self.resumable(log)]
+
+    def resumable(
+        self, log: Callable[[str], None] = lambda message: None
+    ) -> list[tuple[EpochRecord, FileRef | None, FileRef | None]]:
+        """``completed`` with each epoch's resume state too (``None``: none kept).
+
+        The JAX trainer writes a small state every epoch rather than a ``.keras`` file
+        (``tasks.training.resume_state``); an epoch whose named checkpoint or state is not
+        intact ends the list, as does the last epoch that has either.
         """
         content = read_journal(self.store, self.name) or {}
         refusal = resume_refusal(content, TRAINING_LIBRARIES, self.backend)
         if refusal is not None:
             log(refusal)
             return []
-        done: list[tuple[EpochRecord, FileRef | None]] = []
+        done: list[tuple[EpochRecord, FileRef | None, FileRef | None]] = []
         for entry in content.get("epochs", []):
             record = EpochRecord.model_validate(entry["record"])
-            kept = entry.get("checkpoint")
-            checkpoint = None if kept is None else FileRef.model_validate(kept)
-            if record.epoch != len(done) + 1 or (
-                checkpoint is not None and not is_intact(checkpoint)
+            checkpoint, state = _file_ref(entry.get("checkpoint")), _file_ref(entry.get("state"))
+            if record.epoch != len(done) + 1 or any(
+                ref is not None and not is_intact(ref) for ref in (checkpoint, state)
             ):
                 break
-            done.append((record, checkpoint))
-        while done and done[-1][1] is None:
+            done.append((record, checkpoint, state))
+        while done and done[-1][1] is None and done[-1][2] is None:
             done.pop()
         return done
 
-    def record(self, done: list[tuple[EpochRecord, FileRef | None]]) -> None:
-        """Replace the journal with these completed epochs (None: a checkpoint not kept)."""
-        epochs = [
-            {
+    def record(
+        self,
+        done: list[tuple[EpochRecord, FileRef | None]],
+        states: Sequence[FileRef | None] = (),
+    ) -> None:
+        """Replace the journal with these completed epochs (None: a checkpoint not kept).
+
+        ``states``: the epochs' resume states, in the same order (missing or None: none).
+        """
+        epochs = []
+        for index, (record, checkpoint) in enumerate(done):
+            entry = {
                 "record": record.model_dump(),
                 "checkpoint": None if checkpoint is None else checkpoint.model_dump(),
             }
-            for record, checkpoint in done
-        ]
+            state = states[index] if index < len(states) else None
+            if state is not None:
+                entry["state"] = state.model_dump()
+            epochs.append(entry)
         libraries = library_versions(TRAINING_LIBRARIES, self.backend)
         write_journal(self.store, self.name, {"epochs": epochs, "libraries": libraries})
+
+
+def _file_ref(value: Any) -> FileRef | None:
+    return None if value is None else FileRef.model_validate(value)
 
 
 @dataclass(frozen=True)

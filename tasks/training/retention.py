@@ -4,7 +4,9 @@ No Prefect here (the training child runs it, after the trainer returns). With
 ``training.keep_checkpoints: all`` every epoch's stays. The journal is rewritten first, naming
 the deleted checkpoints ``None``, so a resume never looks for a file that is gone; a crash
 between the two leaves only unreferenced files, which ``bikeflow gc`` collects. tf-core runs
-keep every epoch (their per-epoch ``tf.train.Checkpoint`` manifests go with them).
+keep every epoch (their per-epoch ``tf.train.Checkpoint`` manifests go with them). The JAX
+trainer writes only the retained epochs' ``.keras`` files in the first place (``jax_members``),
+so here it finds nothing to delete.
 """
 
 from __future__ import annotations

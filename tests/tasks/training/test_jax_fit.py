@@ -22,8 +22,10 @@ import numpy as np
 import pytest
 
 from schemas.errors import TrainingError
+from tasks.storage.descriptors import EpochRecord
 from tasks.storage.journal import read_journal
 from tasks.storage.store import ArtifactStore
+from tasks.training.epoch_choice import retained_epochs
 from tasks.training.request import FitRequest
 from tasks.training.task import EpochJournal, run_training_process
 from tests.tasks.training.test_resume import _children_running
@@ -152,6 +154,93 @@ def test_a_jax_trained_keras_file_predicts_the_same_under_tensorflow(results):
     assert np.allclose(plain, results["predictions"], atol=1e-3, rtol=0)
     assert np.allclose(stations, results["stations_predictions"], atol=1e-3, rtol=0)
     assert np.std(plain) > 0.01  # a model that predicts something
+
+
+def test_the_default_writes_only_the_keras_files_retention_keeps(results):
+    chosen, every = results["keep_chosen"], results["keep_all"]
+    history = [EpochRecord.model_validate(record) for record in chosen["history"]]
+    retained = list(retained_epochs(history))
+    assert len(retained) == 2  # the flipped validation data: an early epoch is chosen
+    # No .keras file while training (none written and deleted), then one per retained epoch.
+    assert chosen["keras_during"] == [0] * len(history)
+    assert chosen["checkpoint_epochs"] == retained == chosen["kept_epochs"]
+    assert sorted(chosen["run_checkpoints"]) == chosen["keras_after_training"]
+    assert chosen["keras_after_retention"] == chosen["keras_after_training"]
+    assert chosen["kept_checkpoints"] == chosen["run_checkpoints"]
+    assert chosen["states_after"] == []  # the resume states go when training ends
+    # keep_checkpoints: all still writes one every epoch, as the training goes.
+    assert every["keras_during"] == list(range(1, len(history) + 1))
+    assert len(every["kept_checkpoints"]) == len(history) and every["kept_epochs"] == []
+    assert every["history"] == chosen["history"]  # the files kept change no number
+
+
+@pytest.fixture(scope="module")
+def resumed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The resume scenarios: SIGKILLed after an epoch (jax_scenarios.KILLS), then resumed."""
+    out = tmp_path_factory.mktemp("jax-resume")
+    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
+    runs = [[str(out), "kill", "single"], [str(out), "kill", "pair"], [str(out), "resume"]]
+    for arguments, code in zip(runs, (-signal.SIGKILL, -signal.SIGKILL, 0), strict=True):
+        done = subprocess.run(
+            [sys.executable, str(SCENARIOS), *arguments],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=ROOT,
+        )
+        assert done.returncode == code, done.stderr[-4000:]
+    return json.loads((out / "resume.json").read_text())
+
+
+def test_a_kill_after_an_epoch_that_is_no_new_best_resumes_after_it(resumed):
+    single = resumed["single"]
+    # Killed after epoch 4; seed 0's best is epoch 1, whose state alone makes its .keras.
+    assert single["logs"][0].startswith("resuming after epoch 4 from ")
+    assert single["resumed_from"] == [4] and single["same_history"] == [True]
+    history = [EpochRecord.model_validate(record) for record in single["histories"][0]]
+    assert single["kept_epochs"] == [list(retained_epochs(history))] == [[1, 6]]
+    assert single["same_files"] == [True]  # chosen and last: weights and optimizer, bit for bit
+    assert len(single["keras_files"]) == 2 and single["journal_states"] == [0]
+
+
+def test_a_pair_with_different_best_epochs_resumes_from_their_common_epoch(resumed):
+    pair = resumed["pair"]
+    # Killed between the members' journal writes of epoch 4: both resume after epoch 3.
+    assert [line.split()[3] for line in pair["logs"][:2]] == ["3", "3"]
+    assert pair["resumed_from"] == [3, 3] and pair["same_history"] == [True, True]
+    assert pair["kept_epochs"] == [[1, 6], [2, 6]]  # the members chose different epochs
+    assert pair["same_files"] == [True, True]
+    assert len(pair["keras_files"]) == 4 and pair["journal_states"] == [0, 0]
+
+
+def test_a_resumed_chosen_keras_file_predicts_the_same_under_tensorflow(resumed, tmp_path):
+    script = (
+        "import json, sys\n"
+        "import keras, numpy as np\n"
+        "from tasks.models.zoo import model_inputs\n"
+        "assert keras.backend.backend() == 'tensorflow'\n"
+        "r = json.loads(open(sys.argv[1]).read())\n"
+        "path = r['single']['chosen_file']\n"
+        "model = keras.saving.load_model(path, compile=True, safe_mode=True)\n"
+        "x = model_inputs(model, np.asarray(r['x_validation'], np.float32), None)\n"
+        "print(json.dumps(model.predict(x, verbose=0).ravel().tolist()))\n"
+    )
+    path = tmp_path / "resume-copy.json"
+    path.write_text(json.dumps(resumed))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    predicted = json.loads(done.stdout.strip().splitlines()[-1])
+    assert np.allclose(predicted, resumed["single"]["chosen_predictions"], atol=1e-3, rtol=0)
+    assert np.std(predicted) > 1e-4
 
 
 def _with(request: FitRequest, **training: Any) -> FitRequest:
