@@ -232,9 +232,9 @@ def run_flow(
     them on import), so ``--help`` and bad flags answer without loading Prefect at all.
     ``verbosity`` is the command's ``--quiet``/``--verbose`` (``args.verbosity``);
     ``trains_on``: the Keras backend of the run's trainings (None: it trains nothing), whose
-    child starts while the flow loads (``flows/cli/head_start.py``).
+    child starts while the flow loads (``tasks/head_start.py``).
     """
-    from flows.cli.head_start import head_start
+    from tasks.head_start import head_start
 
     prepare_local_server()
     started = head_start(trains_on, verbosity)
