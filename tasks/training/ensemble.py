@@ -134,31 +134,25 @@ def train_member_sets(
     chosen epoch's refit shares another, so two cores stay busy across origins. On JAX a
     dataset's members (and then their refits) train as one group in one child.
     """
-    # The members' children wait for the refits (on JAX): one child start, not two.
-    with reusing_children():
-        return _train_member_sets(datasets, model, training, store_root, max_parallel)
-
-
-def _train_member_sets(
-    datasets: Sequence[NormalisedData],
-    model: ModelConfig,
-    training: TrainingConfig,
-    store_root: str,
-    max_parallel: int,
-) -> list[list[Member]]:
     from tasks.training.best_epoch import select_best_epoch
 
     trainings = member_trainings(training)
-    runs = train_rounds([(data, trainings) for data in datasets], model, store_root, max_parallel)
-    bests = [[select_best_epoch(run) for run in dataset_runs] for dataset_runs in runs]
     refits: list[Sequence[TrainingRun | None]] = [[None] * len(trainings) for _ in datasets]
-    if training.refit:
-        extended = [refit_data(data, store_root) for data in datasets]
-        again = [
-            (extended[i], [refit_training(t, b) for t, b in zip(trainings, bests[i], strict=True)])
-            for i in range(len(datasets))
-        ]
-        refits = list(train_rounds(again, model, store_root, max_parallel))
+    # The members' children wait for the refits (on JAX): one child start, not two.
+    with reusing_children():
+        sets = [(data, trainings) for data in datasets]
+        runs = train_rounds(sets, model, store_root, max_parallel)
+        bests = [[select_best_epoch(run) for run in dataset_runs] for dataset_runs in runs]
+        if training.refit:
+            extended = [refit_data(data, store_root) for data in datasets]
+            again = [
+                (
+                    extended[i],
+                    [refit_training(t, b) for t, b in zip(trainings, bests[i], strict=True)],
+                )
+                for i in range(len(datasets))
+            ]
+            refits = list(train_rounds(again, model, store_root, max_parallel))
     return [
         [
             Member(seed=member.seed, run=run, best=best, refit=refit)

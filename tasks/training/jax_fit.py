@@ -57,12 +57,11 @@ def warm_up() -> None:
     """Import and start what any JAX training needs, before its request arrives (a spare child):
     Keras on JAX, JAX's device client, and XLA's compiler (one tiny program)."""
     import jax
-    import keras
+    import keras  # noqa: F401  (Keras on JAX, the backend the spare was started for)
     from keras.src.saving import saving_lib  # noqa: F401  (checkpoints: seconds on first use)
 
     keep_tensorflow_unloaded()
     jax.jit(lambda value: value + 1)(np.float32(0)).block_until_ready()
-    keras.backend.backend()
 
 
 def fit_model_jax(

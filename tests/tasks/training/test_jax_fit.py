@@ -123,6 +123,23 @@ def test_memory_mapped_arrays_feed_block_by_block_every_row_once(results):
     assert _close(pair[0], single)
 
 
+def _under_tensorflow(script: str, path: Path, results: dict) -> Any:
+    """Run ``script`` in a fresh interpreter with Keras on TensorFlow, ``results`` written to
+    ``path`` as its argument; the JSON of its last line."""
+    path.write_text(json.dumps(results))
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_a_jax_trained_keras_file_predicts_the_same_under_tensorflow(results):
     script = (
         "import json, sys\n"
@@ -139,18 +156,7 @@ def test_a_jax_trained_keras_file_predicts_the_same_under_tensorflow(results):
         "            np.asarray(r['stations_validation'], np.int32))]))\n"
     )
     path = Path(results["model_file"]).parents[0] / "results-copy.json"
-    path.write_text(json.dumps(results))
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    plain, stations = json.loads(done.stdout.strip().splitlines()[-1])
+    plain, stations = _under_tensorflow(script, path, results)
     assert np.allclose(plain, results["predictions"], atol=1e-3, rtol=0)
     assert np.allclose(stations, results["stations_predictions"], atol=1e-3, rtol=0)
     assert np.std(plain) > 0.01  # a model that predicts something
@@ -226,19 +232,7 @@ def test_a_resumed_chosen_keras_file_predicts_the_same_under_tensorflow(resumed,
         "x = model_inputs(model, np.asarray(r['x_validation'], np.float32), None)\n"
         "print(json.dumps(model.predict(x, verbose=0).ravel().tolist()))\n"
     )
-    path = tmp_path / "resume-copy.json"
-    path.write_text(json.dumps(resumed))
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    predicted = json.loads(done.stdout.strip().splitlines()[-1])
+    predicted = _under_tensorflow(script, tmp_path / "resume-copy.json", resumed)
     assert np.allclose(predicted, resumed["single"]["chosen_predictions"], atol=1e-3, rtol=0)
     assert np.std(predicted) > 1e-4
 
