@@ -30,6 +30,8 @@ from tasks.prepare.ingest import ingest_source
 from tasks.prepare.normalise import normalise_features
 from tasks.prepare.split import split_by_date
 from tasks.prepare.validate import validate_records
+from tasks.training.child import keras_backend
+from tasks.training.child_process import reusing_children
 from tasks.training.ensemble import assemble_forecaster, train_member_sets
 
 
@@ -52,28 +54,32 @@ def backtest(config: BacktestConfig = BacktestConfig()) -> BacktestReport:  # no
         normalise_features(cut, plan, base.store_root, base.features)
         for cut, plan in zip(before, plans, strict=True)
     ]
-    member_sets = train_member_sets(
-        data, base.model, base.training, base.store_root, config.max_parallel
-    )
-    models = [
-        assemble_forecaster(members, base.model, base.training, base.store_root)
-        for members in member_sets
-    ]
-    registry_root = _fresh_registry(config)
-    results: list[OriginResult] = []
-    for i, origin in enumerate(origins):
-        first = results[0].challenger if results else None
-        results.append(
-            replay_origin(
-                registry_root,
-                base.promotion,
-                table,
-                origin,
-                before[i],
-                plans[i],
-                data[i],
-                models[i],
-                first,
-            )
+    backend = keras_backend(base.model, base.training)
+    # One training child (on JAX) trains every origin, then assembles and scores its models.
+    with reusing_children():
+        member_sets = train_member_sets(
+            data, base.model, base.training, base.store_root, config.max_parallel
         )
+        models = [
+            assemble_forecaster(members, base.model, base.training, base.store_root)
+            for members in member_sets
+        ]
+        registry_root = _fresh_registry(config)
+        results: list[OriginResult] = []
+        for i, origin in enumerate(origins):
+            first = results[0].challenger if results else None
+            results.append(
+                replay_origin(
+                    registry_root,
+                    base.promotion,
+                    table,
+                    origin,
+                    before[i],
+                    plans[i],
+                    data[i],
+                    models[i],
+                    first,
+                    backend,
+                )
+            )
     return publish_backtest(config, table, results, registry_root)

@@ -38,6 +38,8 @@ from tasks.sweep.leaderboard import (
 from tasks.sweep.resources import trial_resources
 from tasks.sweep.trials import Trial, TrialRun, expand_trials, train_trial, trials_for_stations
 from tasks.training.best_epoch import select_best_epoch
+from tasks.training.child import keras_backend
+from tasks.training.child_process import reusing_children
 from tasks.training.ensemble import assemble_forecaster
 
 __all__ = ["Leaderboard", "Trial", "TrialResult", "expand_trials", "rank_results", "sweep"]
@@ -77,36 +79,44 @@ def sweep(config: SweepConfig = SweepConfig()) -> Leaderboard:  # noqa: B008
             futures = [train_trial.submit(trials[i], data[i]) for i in batch]
         wait(futures)
         trained += [future.result() for future in futures]
-    results: list[TrialResult] = []
-    evaluations: list[Evaluation | None] = []
-    for trial, one, trial_data in zip(trials, trained, data, strict=True):
-        if has_diverged(one.run):
-            logger.warning(
-                "trial %s seed %d diverged (no finite val_loss)", trial.label, trial.seed
+    # One child on JAX predicts every trial's windows (tasks/training/keras_work.py).
+    with reusing_children():
+        results: list[TrialResult] = []
+        evaluations: list[Evaluation | None] = []
+        for trial, one, trial_data in zip(trials, trained, data, strict=True):
+            if has_diverged(one.run):
+                logger.warning(
+                    "trial %s seed %d diverged (no finite val_loss)", trial.label, trial.seed
+                )
+                evaluations.append(None)
+                results.append(diverged_trial(trial, one))
+                continue
+            best = select_best_epoch(one.run)
+            backend = keras_backend(trial.config.model, trial.config.training)
+            evaluation = evaluate_model(
+                best,
+                trial_data,
+                prepared.table,
+                prepared.plan,
+                trial.config.store_root,
+                backend=backend,
             )
-            evaluations.append(None)
-            results.append(diverged_trial(trial, one))
-            continue
-        best = select_best_epoch(one.run)
-        evaluation = evaluate_model(
-            best, trial_data, prepared.table, prepared.plan, trial.config.store_root
-        )
-        evaluations.append(evaluation)
-        results.append(collect_trial(trial, one, best, evaluation))
-    scored = [e for e in evaluations if e is not None]
-    if not scored:
-        raise TrainingError("every trial of the sweep diverged (try a lower learning_rate)")
-    board = publish_leaderboard(results, baseline_scores(scored), config.leaderboard_dir)
-    if config.promote_winner:
-        # The winning config's best-validated seed goes to the registry's promotion step.
-        index = winner_index(board, trials, evaluations)
-        winning = evaluations[index]
-        assert winning is not None  # winner_index only picks scored trials
-        winner = trials[index]
-        best = select_best_epoch(trained[index].run)
-        member = Member(seed=winner.seed, run=trained[index].run, best=best)
-        model = assemble_forecaster(
-            [member], winner.config.model, winner.config.training, winner.config.store_root
-        )
-        promote_model(winner.config, prepared.table, prepared.plan, data[index], model, winning)
+            evaluations.append(evaluation)
+            results.append(collect_trial(trial, one, best, evaluation))
+        scored = [e for e in evaluations if e is not None]
+        if not scored:
+            raise TrainingError("every trial of the sweep diverged (try a lower learning_rate)")
+        board = publish_leaderboard(results, baseline_scores(scored), config.leaderboard_dir)
+        if config.promote_winner:
+            # The winning config's best-validated seed goes to the registry's promotion step.
+            index = winner_index(board, trials, evaluations)
+            winning = evaluations[index]
+            assert winning is not None  # winner_index only picks scored trials
+            winner = trials[index]
+            best = select_best_epoch(trained[index].run)
+            member = Member(seed=winner.seed, run=trained[index].run, best=best)
+            model = assemble_forecaster(
+                [member], winner.config.model, winner.config.training, winner.config.store_root
+            )
+            promote_model(winner.config, prepared.table, prepared.plan, data[index], model, winning)
     return board

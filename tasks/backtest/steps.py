@@ -171,9 +171,10 @@ def decide(
     target: np.ndarray,
     stations: np.ndarray | None,
     dates: np.ndarray,
+    backend: str | None = None,
 ) -> Decision:
     """The registry's promotion rule, in one place (the rule lives in tasks.promotion)."""
-    return promote(registry, challenger, features, target, stations, dates, promotion)
+    return promote(registry, challenger, features, target, stations, dates, promotion, backend)
 
 
 def _rows(table: TableData, start: int, stop: int) -> dict[str, Any]:
@@ -199,8 +200,10 @@ def replay_origin(
     data: NormalisedData,
     model: Forecaster,
     first: str | None,
+    backend: str | None = None,
 ) -> OriginResult:
-    """Register the origin's model, apply the promotion rule, score every policy's model."""
+    """Register the origin's model, apply the promotion rule, score every policy's model
+    (predicting where ``backend``'s Keras work runs: ``tasks.training.keras_work``)."""
     # Not cached: the decision depends on the backtest registry's champion at this point.
     registry = Registry(registry_root)
     metrics = {
@@ -214,7 +217,7 @@ def replay_origin(
         model.model, data.statistics_file, metrics, before.source_sha256, plan.test
     )
     rows = _rows(before, plan.test.start, plan.test.stop)
-    decision = decide(registry, challenger, promotion, **rows)
+    decision = decide(registry, challenger, promotion, **rows, backend=backend)
     window = _rows(table, origin.start, origin.stop)
     served = {
         "evidence": decision.champion_after,
@@ -222,7 +225,7 @@ def replay_origin(
         "never": first or challenger.version,
     }
     scores = {
-        policy: score_version(registry, registry.read_version(version), **window)
+        policy: score_version(registry, registry.read_version(version), **window, backend=backend)
         for policy, version in served.items()
     }
     # The linear baseline, refitted on this origin's training rows.

@@ -14,6 +14,7 @@ from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import BestEpoch, Evaluation, SplitPlan, Window
 from tasks.storage.store import ArtifactStore, FileRef, load_array, verify
 from tasks.storage.table import TableData
+from tasks.training.keras_work import predict_counts
 
 LINEAR_CHUNK_ROWS = 1 << 18
 
@@ -75,17 +76,33 @@ def plot_predictions(
     return figure_png(figure)
 
 
-def raw_predictions(bundle: ModelBundle, table: TableData, window: Window) -> np.ndarray:
-    """The bundle's counts for one window of the table's raw rows (dates, features, stations)."""
-    rows = slice(window.start, window.stop)
+def raw_predictions(
+    bundle: ModelBundle, table: TableData, window: Window, backend: str | None = None
+) -> np.ndarray:
+    """The bundle's counts for one window of the table's raw rows (dates, features, stations),
+    predicted where ``backend``'s Keras work runs (``tasks.training.keras_work``; None: here)."""
+    return window_predictions(bundle, table, (window,), backend)[0]
+
+
+def window_predictions(
+    bundle: ModelBundle, table: TableData, windows: tuple[Window, ...], backend: str | None
+) -> list[np.ndarray]:
+    """``raw_predictions`` of several windows in one prediction (one model load, one compile)."""
+    features = load_array(table.features, mmap=True)
+    dates = load_array(table.dates, mmap=True)
     stations = None
     if bundle.has_stations and table.stations is not None:
-        stations = load_array(table.stations, mmap=True)[rows]
-    return bundle.predict_arrays(
-        load_array(table.features, mmap=True)[rows],
-        load_array(table.dates, mmap=True)[rows],
-        stations,
+        stations = load_array(table.stations, mmap=True)
+    rows = [slice(w.start, w.stop) for w in windows]
+    counts = predict_counts(
+        bundle,
+        np.concatenate([features[r] for r in rows]),
+        np.concatenate([dates[r] for r in rows]),
+        None if stations is None else np.concatenate([stations[r] for r in rows]),
+        backend,
     )
+    ends = np.cumsum([w.stop - w.start for w in windows])[:-1]
+    return np.split(counts, ends)
 
 
 @task(
@@ -101,6 +118,7 @@ def evaluate_model(
     plan: SplitPlan,
     store_root: str,
     final: FileRef | None = None,
+    backend: str | None = None,
 ) -> Evaluation:
     """Score the final model on the test window, once, and write predictions and the plot.
 
@@ -108,6 +126,7 @@ def evaluate_model(
     published model, e.g. refitted members averaged; default ``best.model``) the test scores.
     Both predict raw table rows through ``ModelBundle``, as every user of the model does.
     Every row is scored on its own (one per station and date when there are stations).
+    ``backend``: the run's Keras backend; on JAX the run's child predicts (None: this process).
     """
     store = ArtifactStore(store_root)
     stats = data.statistics
@@ -127,8 +146,14 @@ def evaluate_model(
     chosen = ModelBundle(verify(best.model), stats)
     same = final is None or final.sha256 == best.model.sha256
     published = chosen if same or final is None else ModelBundle(verify(final), stats)
-    predicted = raw_predictions(published, table, plan.test)
-    predicted_validation = raw_predictions(chosen, table, plan.validation)
+    if published is chosen:
+        predicted_validation, predicted = window_predictions(
+            chosen, table, (plan.validation, plan.test), backend
+        )
+    else:
+        predicted_validation = raw_predictions(chosen, table, plan.validation, backend)
+        predicted = raw_predictions(published, table, plan.test, backend)
+    predicted = np.asarray(predicted, dtype=np.float64)
     weights = fit_linear(x_train, train_counts)
     baselines = {
         "training_mean": regression_scores(

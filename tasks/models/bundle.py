@@ -87,15 +87,7 @@ class ModelBundle:
         from tasks.models.zoo import model_inputs
 
         raw = np.asarray(features, dtype=np.float64)
-        if raw.ndim != 2 or raw.shape[1] != len(self.raw_columns):
-            raise ValueError(
-                f"{self} reads {len(self.raw_columns)} raw columns {self.raw_columns}, "
-                f"got an array of shape {list(raw.shape)}"
-            )
-        if self.has_stations and stations is None:
-            raise ValueError(f"{self} takes a station input; the rows have no station ids")
-        if not self.has_stations and stations is not None:
-            raise ValueError(f"{self} was trained without stations; the rows have station ids")
+        self.check_rows(raw, stations)
         # The raw station ids also place each row's day before (a previous-day encoding).
         ids = None if stations is None else np.asarray(stations)
         x = self.statistics.prepare_features(raw, None if dates is None else np.asarray(dates), ids)
@@ -104,6 +96,19 @@ class ModelBundle:
             model_inputs(self.model, x, indices), batch_size=PREDICT_BATCH_SIZE, verbose=0
         )
         return self.statistics.denormalise_target(output).ravel()
+
+    def check_rows(self, features: np.ndarray, stations: Any = None) -> None:
+        """Raise ``ValueError`` unless the rows fit the model: its raw columns, its stations."""
+        shape = np.shape(features)
+        if len(shape) != 2 or shape[1] != len(self.raw_columns):
+            raise ValueError(
+                f"{self} reads {len(self.raw_columns)} raw columns {self.raw_columns}, "
+                f"got an array of shape {list(shape)}"
+            )
+        if self.has_stations and stations is None:
+            raise ValueError(f"{self} takes a station input; the rows have no station ids")
+        if not self.has_stations and stations is not None:
+            raise ValueError(f"{self} was trained without stations; the rows have station ids")
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Bike counts for raw input rows: ``dteday``, the raw columns, ``station`` if needed."""

@@ -22,6 +22,7 @@ from tasks.prepare.validate import TableData
 from tasks.promotion.policy import score_version
 from tasks.promotion.registry import Registry
 from tasks.storage.store import load_array
+from tasks.training.child import keras_backend
 
 
 @task(name="check_new_data", cache_policy=NO_CACHE, persist_result=False)
@@ -75,6 +76,7 @@ def check_new_data(config: RetrainConfig, table: TableData) -> NewDataReport:
             target[start:],
             stations,
             dates[start:],
+            keras_backend(config.model, config.training),
         )
         fields["champion_new_rows_rmse"] = scores.rmse
         fields["champion_new_rows_mae"] = scores.mae

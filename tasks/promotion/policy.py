@@ -29,6 +29,7 @@ from tasks.promotion.registry import (
     Registry,
 )
 from tasks.storage.descriptors import Scores
+from tasks.training.keras_work import predict_counts
 
 # The score a challenger must beat; lower is better.
 PROMOTION_METRIC = "rmse"
@@ -44,6 +45,8 @@ class Rows:
     target: np.ndarray
     stations: np.ndarray | None = None
     dates: np.ndarray | None = None
+    # The run's Keras backend: where the predictions run (tasks.training.keras_work).
+    backend: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,8 +64,10 @@ def predict_version(
     features: np.ndarray,
     stations: np.ndarray | None = None,
     dates: np.ndarray | None = None,
+    backend: str | None = None,
 ) -> np.ndarray:
-    """Predict bike counts for raw rows (and station ids) with a version's own statistics."""
+    """Predict bike counts for raw rows (and station ids) with a version's own statistics,
+    where ``backend``'s Keras work runs (``tasks.training.keras_work``; None: here)."""
     bundle = registry.bundle(version)
     if bundle.has_stations and stations is None:
         raise ValueError(
@@ -71,7 +76,9 @@ def predict_version(
         )
     # The version's own encoding, scaling and vocabulary (a station it never saw is its
     # unknown station).
-    return bundle.predict_arrays(features, dates, stations if bundle.has_stations else None)
+    return predict_counts(
+        bundle, features, dates, stations if bundle.has_stations else None, backend
+    )
 
 
 def score_version(
@@ -81,9 +88,10 @@ def score_version(
     target: np.ndarray,
     stations: np.ndarray | None = None,
     dates: np.ndarray | None = None,
+    backend: str | None = None,
 ) -> Scores:
     """Score a version on raw features, station ids and counts, with its own statistics."""
-    predicted = predict_version(registry, version, features, stations, dates)
+    predicted = predict_version(registry, version, features, stations, dates, backend)
     return regression_scores(np.asarray(target, dtype=np.float64).ravel(), predicted)
 
 
@@ -95,12 +103,13 @@ def promote(
     stations: np.ndarray | None = None,
     dates: np.ndarray | None = None,
     rule: PromotionConfig = DEFAULT_PROMOTION,
+    backend: str | None = None,
 ) -> Decision:
     """Re-score challenger and champion on the same rows; promote only on the rule's evidence.
 
     ``dates`` group the rows into days for the bootstrap (without them each row is a day).
     """
-    rows = Rows(features, target, stations, dates)
+    rows = Rows(features, target, stations, dates, backend)
     with registry.locked():
         before = registry.champion_pointer()
         champion = registry.champion()
@@ -141,7 +150,13 @@ def compare(
         # stays.
         return Comparison(
             score_version(
-                registry, challenger, rows.features, rows.target, rows.stations, rows.dates
+                registry,
+                challenger,
+                rows.features,
+                rows.target,
+                rows.stations,
+                rows.dates,
+                rows.backend,
             )
         )
     if champion is not None and champion.version == challenger.version and recorded:
@@ -151,11 +166,15 @@ def compare(
     # Both are scored by the same code on the same rows, the newest test window; never by
     # the numbers the champion had on an older window.
     actual = np.asarray(rows.target, dtype=np.float64).ravel()
-    new_predicted = predict_version(registry, challenger, rows.features, rows.stations, rows.dates)
+    new_predicted = predict_version(
+        registry, challenger, rows.features, rows.stations, rows.dates, rows.backend
+    )
     challenger_scores = regression_scores(actual, new_predicted)
     if champion is None:
         return Comparison(challenger_scores)
-    old_predicted = predict_version(registry, champion, rows.features, rows.stations, rows.dates)
+    old_predicted = predict_version(
+        registry, champion, rows.features, rows.stations, rows.dates, rows.backend
+    )
     champion_scores = regression_scores(actual, old_predicted)
     evidence = None
     if champion.version != challenger.version:

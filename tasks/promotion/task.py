@@ -18,6 +18,7 @@ from tasks.promotion.report import decision_markdown
 from tasks.storage.descriptors import Evaluation, Forecaster, SplitPlan
 from tasks.storage.store import load_array
 from tasks.storage.table import TableData
+from tasks.training.child import keras_backend
 
 
 @task(name="promote_model", cache_policy=NO_CACHE, persist_result=False)
@@ -52,7 +53,10 @@ def promote_model(
     target = load_array(table.target, mmap=True)[window]
     stations = None if table.stations is None else load_array(table.stations, mmap=True)[window]
     dates = load_array(table.dates, mmap=True)[window]
-    decision = promote(registry, challenger, features, target, stations, dates, config.promotion)
+    backend = keras_backend(config.model, config.training)
+    decision = promote(
+        registry, challenger, features, target, stations, dates, config.promotion, backend
+    )
     get_run_logger().info(
         "promotion %s: %s (champion now %s)",
         decision.outcome,

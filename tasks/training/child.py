@@ -20,6 +20,8 @@ import sys
 import traceback
 from typing import IO, Any
 
+from schemas.config import ModelConfig, TrainingConfig
+from tasks.training.keras_calls import KerasCallRequest
 from tasks.training.request import FitRequest, GroupFitRequest, read_request
 
 
@@ -28,15 +30,19 @@ def _emit(stream: IO[str], event: str, **fields: Any) -> None:
     stream.flush()
 
 
-def keras_backend_of(request: FitRequest) -> str:
-    """The Keras backend a request trains on: tf-core is TensorFlow's own loop, whatever the
+def keras_backend(model: ModelConfig, training: TrainingConfig) -> str:
+    """The Keras backend a run's models live on: tf-core is TensorFlow's own loop, whatever the
     config says; every other zoo entry runs on its ``training.backend``."""
-    return "tensorflow" if request.model.architecture == "tf-core" else request.training.backend
+    return "tensorflow" if model.architecture == "tf-core" else training.backend
 
 
-def choose_keras_backend(request: FitRequest) -> None:
-    """Set ``KERAS_BACKEND`` for this process from the request, before Keras is imported."""
-    backend = keras_backend_of(request)
+def keras_backend_of(request: FitRequest) -> str:
+    """The Keras backend a request trains on (``keras_backend`` of its configs)."""
+    return keras_backend(request.model, request.training)
+
+
+def choose_keras_backend(backend: str) -> None:
+    """Set ``KERAS_BACKEND`` for this process (a request's backend), before Keras is imported."""
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = backend
         return
@@ -65,7 +71,7 @@ def warm_up(backend: str) -> None:
 
 def serve(request: FitRequest, protocol: IO[str]) -> None:
     """Run one training and report it as events on ``protocol``."""
-    choose_keras_backend(request)
+    choose_keras_backend(keras_backend_of(request))
     from tasks.training.retention import retain_checkpoints
 
     def on_epoch(record: Any) -> None:
@@ -90,20 +96,27 @@ def serve(request: FitRequest, protocol: IO[str]) -> None:
 
 
 def serve_request(text: str, protocol: IO[str], served: int) -> None:
-    """Serve one request (a FitRequest or GroupFitRequest as JSON); ``served``: how many this
-    child served before it."""
+    """Serve one request (a FitRequest, GroupFitRequest or KerasCallRequest as JSON);
+    ``served``: how many this child served before it."""
     request = read_request(text)
     # Before serve imports any trainer: Keras reads the variable once, when imported. A
     # group's members share their training settings but the seed, so member 0 speaks for it.
-    single = request.member(0) if isinstance(request, GroupFitRequest) else request
-    choose_keras_backend(single)
+    if isinstance(request, KerasCallRequest):
+        choose_keras_backend(request.backend)
+    else:
+        single = request.member(0) if isinstance(request, GroupFitRequest) else request
+        choose_keras_backend(keras_backend_of(single))
     if served:
         import keras
 
         # A child kept for another request (child_process.reusing_children): the layers'
         # automatic names start again, as in a fresh process, so its files are the same.
         keras.backend.clear_session()
-    if isinstance(request, GroupFitRequest):
+    if isinstance(request, KerasCallRequest):
+        from tasks.training.keras_calls import perform
+
+        _emit(protocol, "result", value=perform(request.work))
+    elif isinstance(request, GroupFitRequest):
         from tasks.training.group_child import serve_group
 
         # Several members as one program (JAX): each event names its member.

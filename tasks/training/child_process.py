@@ -37,15 +37,15 @@ class ChildOutcome:
     error: dict[str, Any] | None = None
     stderr_tail: list[str] = field(default_factory=list)
 
-    def raise_reported_error(self) -> None:
+    def raise_reported_error(self, what: str = "training") -> None:
         """Raise the error the child reported (a user error without its traceback)."""
         error = self.error
         if error is None:
             return
         if error.get("user_error"):
-            raise TrainingError(f"training failed: {error['type']}: {error['message']}")
+            raise TrainingError(f"{what} failed: {error['type']}: {error['message']}")
         raise TrainingProcessError(
-            f"training failed: {error['type']}: {error['message']}\n{error['traceback']}"
+            f"{what} failed: {error['type']}: {error['message']}\n{error['traceback']}"
         )
 
     def ended_early(self, epochs_done: int) -> TrainingProcessError:

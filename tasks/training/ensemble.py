@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from prefect import task
@@ -27,15 +27,14 @@ from tasks.models.zoo import describe_architecture
 from tasks.prepare.statistics import NormalisedData
 from tasks.storage.cache_policy import ArtifactCache
 from tasks.storage.descriptors import BestEpoch, Forecaster, Member
-from tasks.storage.store import ArrayRef, ArtifactStore, FileRef, load_array, verify
+from tasks.storage.store import ArrayRef, ArtifactStore, load_array
+from tasks.training.child import keras_backend
 from tasks.training.child_process import reusing_children
 from tasks.training.group_task import train_member_group
-from tasks.training.keras_fit import checkpoint_saver
+from tasks.training.keras_calls import Assembled
+from tasks.training.keras_work import assemble
 from tasks.training.members import member_groups, member_trainings, refit_training
 from tasks.training.task import TrainingRun, train_model
-
-if TYPE_CHECKING:
-    import keras
 
 CHUNK_ROWS = 1 << 18
 
@@ -206,47 +205,15 @@ def refit_data(data: NormalisedData, store_root: str) -> NormalisedData:
     return data.model_copy(update=update)
 
 
-def average_models(models: Sequence[keras.Model]) -> keras.Model:
-    """One functional model: the members' inputs, each member on them, ``Average`` of outputs."""
-    import keras
-    from keras import layers
-
-    first = models[0]
-    inputs = [keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name) for t in first.inputs]
-    outputs = []
-    for index, member in enumerate(models):
-        # Layer names must be unique inside the averaged model.
-        member.name = f"member_{index + 1}"
-        outputs.append(member(inputs[0] if len(inputs) == 1 else inputs))
-    return keras.Model(
-        inputs[0] if len(inputs) == 1 else inputs,
-        layers.Average(name="average")(outputs),
-        name="forecaster",
-    )
-
-
-def _load(ref: FileRef) -> keras.Model:
-    import keras
-
-    return keras.saving.load_model(verify(ref), safe_mode=True)
-
-
-def summary_text(model: keras.Model) -> str:
-    """``model.summary()`` as plain text."""
-    lines: list[str] = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
-    return "\n".join(lines)
-
-
 def model_card(
     members: Sequence[Member],
-    published: keras.Model,
+    published: Assembled,
     model: ModelConfig,
     training: TrainingConfig,
     refit: bool,
 ) -> str:
     """The model card (markdown): architecture, members, epochs, refit, parameters, summary."""
-    member_params = published.count_params() // max(len(members), 1)
+    member_params = published.parameters // max(len(members), 1)
     rows = [
         f"| {i + 1} | {m.seed} | {m.best.epoch} of {len(m.run.history)} | {m.best.val_loss:.4f} "
         f"| {len(m.refit.history) if m.refit is not None else '-'} |"
@@ -268,7 +235,7 @@ def model_card(
         f"{training.learning_rate:g} x{training.decay_rate:g}/epoch, batch {training.batch_size}); "
         "the epoch is chosen on each member's validation loss",
         f"- Refit: {refit_text}",
-        f"- Parameters: {published.count_params():,}"
+        f"- Parameters: {published.parameters:,}"
         + (f" ({member_params:,} per member)" if len(members) > 1 else ""),
         "",
         "| member | seed | chosen epoch | val loss | refit epochs |",
@@ -276,7 +243,7 @@ def model_card(
         *rows,
         "",
         "```text",
-        summary_text(published),
+        published.summary,
         "```",
     ]
     return "\n".join(lines) + "\n"
@@ -292,28 +259,27 @@ def assemble_forecaster(
     members: list[Member], model: ModelConfig, training: TrainingConfig, store_root: str
 ) -> Forecaster:
     """Average the members into one model (and the chosen epochs into the validation model)."""
-    store = ArtifactStore(store_root)
     refit = any(m.refit is not None for m in members)
-    if len(members) == 1:
-        selection, published = members[0].best.model, members[0].final
-        published_model = _load(published)
-    else:
-        selection = checkpoint_saver(store)(average_models([_load(m.best.model) for m in members]))
-        published_model = average_models([_load(m.final) for m in members])
-        published = checkpoint_saver(store)(published_model)
+    if not all(math.isfinite(m.best.val_loss) for m in members):
+        raise ValueError("a member without a finite validation loss cannot join the ensemble")
+    # On JAX in the run's child, on TensorFlow here (tasks/training/keras_work.py).
+    published = assemble(
+        store_root,
+        [m.best.model for m in members],
+        [m.final for m in members],
+        keras_backend(model, training),
+    )
     best = BestEpoch(
         epoch=round(float(np.mean([m.best.epoch for m in members]))),
         val_loss=float(np.mean([m.best.val_loss for m in members])),
         loss=float(np.mean([m.best.loss for m in members])),
-        model=selection,
+        model=published.selection,
     )
-    if not all(math.isfinite(m.best.val_loss) for m in members):
-        raise ValueError("a member without a finite validation loss cannot join the ensemble")
     return Forecaster(
         members=tuple(members),
         refit=refit,
         best=best,
-        model=published,
-        parameters=int(published_model.count_params()),
-        card=model_card(members, published_model, model, training, refit),
+        model=published.published,
+        parameters=published.parameters,
+        card=model_card(members, published, model, training, refit),
     )

@@ -129,5 +129,5 @@ def train_member_group(
     request = GroupFitRequest(
         data=data, model=model, trainings=tuple(trainings), store_root=store_root
     )
-    preload_keras()
+    preload_keras(keras_backend_of(request.member(0)))
     return run_group_process(request, on_epoch, logger.info)

@@ -22,6 +22,7 @@ from tasks.prepare.statistics import NormalisedData
 from tasks.storage.code_digests import closure_digests
 from tasks.storage.store import ArtifactStore, load_array
 from tasks.training.job import EpochJournal, FitJob, StationInputs
+from tasks.training.keras_calls import KerasCallRequest
 
 
 class FitRequest(BaseModel):
@@ -127,10 +128,13 @@ class GroupFitRequest(BaseModel):
         ]
 
 
-def read_request(text: str) -> FitRequest | GroupFitRequest:
-    """The child's request from its JSON: a group when it lists ``trainings``, else one member."""
+def read_request(text: str) -> FitRequest | GroupFitRequest | KerasCallRequest:
+    """The child's request from its JSON: a group when it lists ``trainings``, Keras work
+    (``tasks.training.keras_calls``) when it has ``work``, else one member."""
     content: Any = json.loads(text)
     # Validated from the text itself, in JSON mode, as the one-member request always was.
     if isinstance(content, dict) and "trainings" in content:
         return GroupFitRequest.model_validate_json(text)
+    if isinstance(content, dict) and "work" in content:
+        return KerasCallRequest.model_validate_json(text)
     return FitRequest.model_validate_json(text)

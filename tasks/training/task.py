@@ -37,6 +37,7 @@ from tasks.training.keras_fit import (
     make_dataset,
     steps_per_execution,
 )
+from tasks.training.keras_work import in_child
 from tasks.training.request import FitRequest
 
 if TYPE_CHECKING:
@@ -117,17 +118,18 @@ def timeout_error(request: FitRequest, last_epoch: int) -> TrainingTimeoutError:
 _preload: threading.Thread | None = None
 
 
-def preload_keras() -> threading.Thread | None:
+def preload_keras(backend: str) -> threading.Thread | None:
     """Start importing Keras in this process in the background (once); return the thread.
 
     The training child imports TensorFlow on its own, and evaluation then imports it again in
     the flow process to load the chosen checkpoint: a cold run paid two imports one after the
     other. Started when training starts, the flow process's import overlaps the child's import
     and its epochs. Only a task that trains calls it, so a fully cached rerun still never
-    imports TensorFlow.
+    imports TensorFlow; a run on ``backend`` JAX never does (its child does the Keras work:
+    ``tasks.training.keras_work``).
     """
     global _preload
-    if _preload is not None or "keras" in sys.modules:
+    if _preload is not None or "keras" in sys.modules or in_child(backend):
         return _preload
 
     def load() -> None:
@@ -174,5 +176,5 @@ def train_model(
         report_epoch(run_name, f"seed {training.seed}", record.epoch, epochs, record.val_loss)
 
     request = FitRequest(data=data, model=model, training=training, store_root=store_root)
-    preload_keras()
+    preload_keras(keras_backend_of(request))
     return run_training_process(request, on_epoch, logger.info)

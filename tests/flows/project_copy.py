@@ -71,8 +71,8 @@ class ProjectCopy:
         )
         self.edit(
             "tasks/evaluation/evaluate.py",
-            "    predicted = raw_predictions(published, table, plan.test)\n",
-            "    predicted = raw_predictions(published, table, plan.test) + OFFSET\n",
+            "    predicted = np.asarray(predicted, dtype=np.float64)\n",
+            "    predicted = np.asarray(predicted, dtype=np.float64) + OFFSET\n",
         )
 
     def edit(self, relative: str, old: str, new: str) -> None:

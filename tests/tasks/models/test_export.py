@@ -146,7 +146,7 @@ def forecaster_bundle(
 ) -> tuple[keras.Model, Statistics]:
     """The forecaster preset's recipe: one-hot, US holiday windows, log target, two-input
     members averaged in the normalised space (``average_models``, as a run publishes them)."""
-    from tasks.training.ensemble import average_models
+    from tasks.training.keras_calls import average_models
 
     raw = frame[list(FEATURE_COLUMNS)].to_numpy(np.float64)
     dates = frame[DATE_COLUMN].to_numpy().astype("datetime64[D]")
