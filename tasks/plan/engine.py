@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from schemas.config import RetrainConfig
 from tasks import retrain_graph as graph
 from tasks.plan.explain import nearest_reasons
+from tasks.training.child import keras_backend
 
 if TYPE_CHECKING:
     from tasks.plan.task_specs import TaskSpec
@@ -312,6 +313,7 @@ def _plan_model(
         split,
         config.store_root,
         None if model is None else model.model,
+        keras_backend(config.model, config.training),
         after=(
             graph.ASSEMBLE_FORECASTER,
             graph.NORMALISE_FEATURES,

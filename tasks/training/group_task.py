@@ -25,7 +25,7 @@ from tasks.storage.cache_policy import ArtifactCache
 from tasks.training.child import keras_backend_of
 from tasks.training.child_process import run_child
 from tasks.training.request import GroupFitRequest
-from tasks.training.task import EpochRecord, TrainingRun, preload_keras
+from tasks.training.task import EpochRecord, TrainingRun, preload_evaluation
 
 if TYPE_CHECKING:
     from uuid import UUID
@@ -129,5 +129,5 @@ def train_member_group(
     request = GroupFitRequest(
         data=data, model=model, trainings=tuple(trainings), store_root=store_root
     )
-    preload_keras(keras_backend_of(request.member(0)))
+    preload_evaluation(keras_backend_of(request.member(0)))
     return run_group_process(request, on_epoch, logger.info)

@@ -58,7 +58,7 @@ __all__ = [
     "fit_model",
     "import_tensorflow",
     "make_dataset",
-    "preload_keras",
+    "preload_evaluation",
     "run_training_process",
     "steps_per_execution",
     "train_model",
@@ -118,26 +118,32 @@ def timeout_error(request: FitRequest, last_epoch: int) -> TrainingTimeoutError:
 _preload: threading.Thread | None = None
 
 
-def preload_keras(backend: str) -> threading.Thread | None:
-    """Start importing Keras in this process in the background (once); return the thread.
+def preload_evaluation(backend: str) -> threading.Thread | None:
+    """Start importing what the evaluation needs in this process, in the background (once).
 
-    The training child imports TensorFlow on its own, and evaluation then imports it again in
-    the flow process to load the chosen checkpoint: a cold run paid two imports one after the
-    other. Started when training starts, the flow process's import overlaps the child's import
-    and its epochs. Only a task that trains calls it, so a fully cached rerun still never
-    imports TensorFlow; a run on ``backend`` JAX never does (its child does the Keras work:
-    ``tasks.training.keras_work``).
+    While a child trains, this process only waits for its events; the evaluation after it then
+    imports matplotlib for its plot and, on TensorFlow, Keras (and TensorFlow) to predict: a
+    cold run paid those imports after training, one after the other. Started when training
+    starts, they overlap the child's start and its epochs. On JAX Keras is never imported here
+    (the run's child predicts: ``tasks.training.keras_work``). Only a task that trains calls
+    it, so a fully cached rerun still imports neither.
     """
     global _preload
-    if _preload is not None or "keras" in sys.modules or in_child(backend):
+    if _preload is not None:
         return _preload
 
     def load() -> None:
-        # A failed import here is raised again, with its traceback, where Keras is needed.
+        # A failed import here is raised again, with its traceback, where it is needed.
         with contextlib.suppress(Exception):
-            import keras  # noqa: F401
+            import matplotlib
 
-    _preload = threading.Thread(target=load, name="bikeflow-keras-preload", daemon=True)
+            matplotlib.use("Agg")  # the evaluation's file-only backend (figures.new_figure)
+            import matplotlib.pyplot
+        if not in_child(backend) and "keras" not in sys.modules:
+            with contextlib.suppress(Exception):
+                import keras  # noqa: F401
+
+    _preload = threading.Thread(target=load, name="bikeflow-evaluation-preload", daemon=True)
     _preload.start()
     # Joined at exit, so a run that ends early never tears down a half-done import.
     atexit.register(_preload.join)
@@ -176,5 +182,5 @@ def train_model(
         report_epoch(run_name, f"seed {training.seed}", record.epoch, epochs, record.val_loss)
 
     request = FitRequest(data=data, model=model, training=training, store_root=store_root)
-    preload_keras(keras_backend_of(request))
+    preload_evaluation(keras_backend_of(request))
     return run_training_process(request, on_epoch, logger.info)

@@ -299,13 +299,13 @@ def test_the_station_embedding_learns_each_stations_size(tmp_path: Path, table_f
     assert best_with < 0.5 * best_without
 
 
-def _fresh_python(script: str) -> str:
-    """Run a script in a new interpreter at the project root; return its stdout."""
+def _fresh_python(script: str, *args: str) -> str:
+    """Run a script (with ``args``) in a new interpreter at the project root; its stdout."""
     import subprocess
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -315,17 +315,22 @@ def _fresh_python(script: str) -> str:
     return done.stdout.strip()
 
 
-def test_keras_preload_imports_once_in_the_background_and_only_when_asked():
+def test_the_evaluation_preload_imports_once_in_the_background_and_only_when_asked():
     script = (
         "import sys\n"
         "import tasks.training.task as train\n"
         # Importing the training module (as a cached run does) must not import Keras.
         "assert 'keras' not in sys.modules and 'tensorflow' not in sys.modules\n"
-        "thread = train.preload_keras()\n"
+        "assert 'matplotlib' not in sys.modules\n"
+        "thread = train.preload_evaluation(sys.argv[1])\n"
         "assert thread is not None and thread.daemon\n"
-        "assert train.preload_keras() is thread\n"
+        "assert train.preload_evaluation(sys.argv[1]) is thread\n"
         "thread.join()\n"
-        "assert 'keras' in sys.modules and 'tensorflow' in sys.modules\n"
-        "print('ok')\n"
+        "names = ('keras', 'tensorflow', 'matplotlib.pyplot')\n"
+        "print(sorted(m for m in names if m in sys.modules))\n"
     )
-    assert _fresh_python(script).endswith("ok")
+    # On TensorFlow the flow process predicts: Keras too. On JAX its child does: the plot only.
+    assert _fresh_python(script, "tensorflow").endswith(
+        "['keras', 'matplotlib.pyplot', 'tensorflow']"
+    )
+    assert _fresh_python(script, "jax").endswith("['matplotlib.pyplot']")
