@@ -121,7 +121,8 @@ class TemporaryServer:
             command, env=self.env, stderr=subprocess.PIPE, text=True, errors="replace"
         )
         # Its stderr still reaches ours, line by line; the last lines are kept for an error.
-        threading.Thread(target=self._relay, args=(self.process,), daemon=True).start()
+        self.relay = threading.Thread(target=self._relay, args=(self.process,), daemon=True)
+        self.relay.start()
 
     def _relay(self, process: subprocess.Popen[str]) -> None:
         assert process.stderr is not None
@@ -160,7 +161,7 @@ class TemporaryServer:
 
     def _fail(self, what: str) -> None:
         self.stop()
-        time.sleep(0.1)  # its last lines reach the relay
+        self.relay.join(timeout=1)  # its last lines, up to its exit
         said = "".join(self.tail).strip() or "nothing"
         raise TemporaryServerError(
             f"Prefect's temporary API server (uvicorn, {self.api_url}) {what} "
