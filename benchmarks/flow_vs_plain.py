@@ -13,10 +13,11 @@ Each repetition runs, one after the other (A B A B ...):
 Cold: a fresh store and registry, a new process, Prefect's embedded default (a temporary API
 server per run; its PREFECT_HOME's database is created by one unmeasured run first). Every run
 is timed from start to exit. Each flow run is ``--verbose``, and its log's timestamps break its
-time into parts: imports (start to Prefect's "Starting temporary server"), the temporary
-server's start, preparing the data, the first training child's start (the task before it
-ends to the child's first log line), training (every member and refit, children included),
-evaluate-publish-promote, and shutdown.
+time into parts: imports (start to Prefect's "Starting temporary server", logged once the flow
+is imported; the server itself starts at the command's start, ``tasks/head_start.py``), the
+rest of the temporary server's start (to the flow run's first line), preparing the data, the
+first training child's start (the task before it ends to the child's first log line), training
+(every member and refit, children included), evaluate-publish-promote, and shutdown.
 """
 
 from __future__ import annotations
