@@ -2,8 +2,8 @@
 
 Without ``PREFECT_API_URL``, Prefect starts this server itself at a run's first API call
 (``prefect.server.api.server.SubprocessASGIServer``). That class lives in Prefect's server
-package, whose import takes 5.4 s against 2.1 s for ``import prefect`` (measured here): seconds
-of CPU that held the GIL against the flow's own imports when a thread imported it ahead. So a
+package, whose import takes 3.7 s against 1.2 s for ``import prefect`` (2-core machine, bytecode
+compiled): CPU that held the GIL against the flow's own imports when a thread imported it. So a
 cold run starts the same process the same way, without importing Prefect at all: uvicorn with
 Prefect's app factory, Prefect's three variables over this environment, a port in Prefect's
 range (a new one when uvicorn cannot start: exit 3), and points the run at it through
