@@ -146,14 +146,13 @@ def evaluate_model(
     chosen = ModelBundle(verify(best.model), stats)
     same = final is None or final.sha256 == best.model.sha256
     published = chosen if same or final is None else ModelBundle(verify(final), stats)
-    if published is chosen:
+    if same:
         predicted_validation, predicted = window_predictions(
             chosen, table, (plan.validation, plan.test), backend
         )
     else:
         predicted_validation = raw_predictions(chosen, table, plan.validation, backend)
         predicted = raw_predictions(published, table, plan.test, backend)
-    predicted = np.asarray(predicted, dtype=np.float64)
     weights = fit_linear(x_train, train_counts)
     baselines = {
         "training_mean": regression_scores(

@@ -14,7 +14,6 @@ No Prefect here (the training child's import contract).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
@@ -132,7 +131,11 @@ def assemble(work: AssembleCall) -> Assembled:
 
 
 def predict(work: PredictCall) -> dict[str, Any]:
-    """Predict the rows and save the counts (float64) as ``work.output``, through a rename."""
+    """Predict the rows and save the counts (float64) as ``work.output``.
+
+    ``work.output`` is in the caller's own temporary folder, read only after this request
+    reports its result: no temporary name and rename are needed.
+    """
     from tasks.models.bundle import ModelBundle
 
     def read(path: str | None) -> np.ndarray | None:
@@ -142,10 +145,7 @@ def predict(work: PredictCall) -> dict[str, Any]:
     counts = ModelBundle(work.model, work.statistics).predict_arrays(
         features, read(work.dates), read(work.stations)
     )
-    output = Path(work.output)
-    temp = output.with_name(output.name + ".partial.npy")
-    np.save(temp, counts, allow_pickle=False)
-    temp.replace(output)
+    np.save(work.output, counts, allow_pickle=False)
     return {"rows": len(counts)}
 
 

@@ -39,7 +39,7 @@ def in_child(backend: str | None) -> bool:
 
 def keras_call(work: AssembleCall | PredictCall, backend: str | None) -> dict[str, object]:
     """Perform ``work`` in a child on ``backend`` (``in_child``) or here; its JSON result."""
-    if backend is None or not in_child(backend):
+    if not in_child(backend):
         return perform(work)
     results: list[dict[str, object]] = []
 
@@ -77,7 +77,7 @@ def predict_counts(
     backend: str | None,
 ) -> np.ndarray:
     """``bundle.predict_arrays`` of the rows, where ``backend``'s Keras work runs."""
-    if backend is None or not in_child(backend):
+    if not in_child(backend):
         return bundle.predict_arrays(features, dates, stations)
     # Rows that do not fit the model are the caller's ValueError, raised here as in-process.
     bundle.check_rows(features, stations)

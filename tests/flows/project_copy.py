@@ -71,8 +71,8 @@ class ProjectCopy:
         )
         self.edit(
             "tasks/evaluation/evaluate.py",
-            "    predicted = np.asarray(predicted, dtype=np.float64)\n",
-            "    predicted = np.asarray(predicted, dtype=np.float64) + OFFSET\n",
+            "        test=regression_scores(actual, predicted),\n",
+            "        test=regression_scores(actual, predicted + OFFSET),\n",
         )
 
     def edit(self, relative: str, old: str, new: str) -> None:

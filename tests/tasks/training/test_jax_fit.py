@@ -39,18 +39,23 @@ SCENARIOS = Path(__file__).with_name("jax_scenarios.py")
 TOLERANCE = 1e-5
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("jax")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, str(SCENARIOS), str(out)],
+def _python(arguments: list[str], backend: str, timeout: float) -> subprocess.CompletedProcess:
+    """Run a fresh interpreter at the project root with Keras on ``backend``."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, *arguments],
         env=env,
         capture_output=True,
         text=True,
-        timeout=1800,
+        timeout=timeout,
         cwd=ROOT,
     )
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("jax")
+    done = _python([str(SCENARIOS), str(out)], "jax", timeout=1800)
     assert done.returncode == 0, done.stderr[-4000:]
     return json.loads((out / "results.json").read_text())
 
@@ -127,15 +132,7 @@ def _under_tensorflow(script: str, path: Path, results: dict) -> Any:
     """Run ``script`` in a fresh interpreter with Keras on TensorFlow, ``results`` written to
     ``path`` as its argument; the JSON of its last line."""
     path.write_text(json.dumps(results))
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-    )
+    done = _python(["-c", script, str(path)], "tensorflow", timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -184,17 +181,9 @@ def test_the_default_writes_only_the_keras_files_retention_keeps(results):
 def resumed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The resume scenarios: SIGKILLed after an epoch (jax_scenarios.KILLS), then resumed."""
     out = tmp_path_factory.mktemp("jax-resume")
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
     runs = [[str(out), "kill", "single"], [str(out), "kill", "pair"], [str(out), "resume"]]
     for arguments, code in zip(runs, (-signal.SIGKILL, -signal.SIGKILL, 0), strict=True):
-        done = subprocess.run(
-            [sys.executable, str(SCENARIOS), *arguments],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            cwd=ROOT,
-        )
+        done = _python([str(SCENARIOS), *arguments], "jax", timeout=900)
         assert done.returncode == code, done.stderr[-4000:]
     return json.loads((out / "resume.json").read_text())
 
