@@ -11,11 +11,14 @@ Each repetition runs, one after the other (A B A B ...):
   checkpoint per epoch) and ``bikeflow run`` (the default recipe) cold, once per backend.
 
 Cold: a fresh store and registry, a new process, Prefect's embedded default (a temporary API
-server per run; its PREFECT_HOME's database is created by one unmeasured run first). Every run
-is timed from start to exit. Each flow run is ``--verbose``, and its log's timestamps break its
-time into parts: imports (start to Prefect's "Starting temporary server", logged once the flow
-is imported; the server itself starts at the command's start, ``tasks/head_start.py``), the
-rest of the temporary server's start (to the flow run's first line), preparing the data, the
+server per run; its PREFECT_HOME's database is created by one unmeasured run first). JAX's
+compilation cache is the benchmark's own: with ``--compile-cache shared`` (the default) one
+folder, which that first run fills with the tutorial's programs, as a machine's first run does;
+with ``fresh`` an empty one for every flow run, so each compiles everything (a first run ever).
+Every run is timed from start to exit. Each flow run is ``--verbose``, and its log's timestamps
+break its time into parts: imports (start to Prefect's "Starting temporary server", logged once
+the flow is imported; the server itself starts at the command's start, ``tasks/head_start.py``),
+the rest of the temporary server's start (to the flow run's first line), preparing the data, the
 first training child's start (the task before it ends to the child's first log line), training
 (every member and refit, children included), evaluate-publish-promote, and shutdown.
 """
@@ -102,6 +105,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--backends", default="", help="comma-separated; empty: the default")
     parser.add_argument("--recipes", default="forecaster,tutorial")
     parser.add_argument("--quick", action="store_true", help="2 epochs each (CI): seconds")
+    parser.add_argument(
+        "--compile-cache",
+        choices=("shared", "fresh"),
+        default="shared",
+        help="JAX's compilation cache: one for the benchmark, warmed by its unmeasured first "
+        "run like Prefect's database (shared), or an empty one for every flow run (fresh)",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bikeflow-flow-plain-"))
     try:
@@ -123,6 +133,8 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     home.mkdir()
     env = child_env(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
     env.pop("PREFECT_API_URL", None)
+    # The benchmark's own compilation cache, never the user's (tasks/training/compile_cache.py).
+    env["JAX_COMPILATION_CACHE_DIR"] = str(work / "jax-cache")
     # The plain scripts are Keras on TensorFlow, as written today.
     plain_env = {**env, "KERAS_BACKEND": "tensorflow"}
     env.pop("KERAS_BACKEND", None)
@@ -139,8 +151,11 @@ def _run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         argv += ["--registry-root", str(run / "models"), *PRESET[recipe]]
         argv += ["--backend", backend] if backend else []
         argv += epochs if epochs is not None else (["--epochs", "2"] if args.quick else [])
+        run_env = env
+        if args.compile_cache == "fresh":
+            run_env = {**env, "JAX_COMPILATION_CACHE_DIR": str(run / "jax-cache")}
         started = datetime.datetime.now().timestamp()
-        done = run_child(argv, env=env)
+        done = run_child(argv, env=run_env)
         if done["code"] != 0:
             raise SystemExit(f"bikeflow run failed:\n{done['stderr'][-3000:]}")
         if not record:

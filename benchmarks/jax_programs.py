@@ -161,12 +161,15 @@ def time_epochs(program: Program, epochs: int) -> dict[str, float]:
     }
 
 
-def handwritten_program(arrays: Arrays, batch_size: int = 4, orders: int = 2) -> Program:
+def handwritten_program(
+    arrays: Arrays, batch_size: int = 4, orders: int = 2, members: int = 1
+) -> Program:
     """The tutorial's step written in plain JAX, no Keras: the floor this JAX version sets.
 
     The same 11-16-16-1 sigmoid MLP, mean squared error, SGD with momentum 0.9 and the rate
-    halving every epoch, one ``jax.lax.scan`` over the epoch's batches. What the trainer's
-    program (Keras's stateless API) costs above it is Keras's share of a step.
+    halving every epoch, one ``jax.lax.scan`` over the epoch's batches; ``members`` > 1
+    ``jax.vmap``-s the epoch over members' weights and row orders, as the trainer does. What
+    the trainer's program (Keras's stateless API) costs above it is Keras's share of a step.
     """
     import jax
     import jax.numpy as jnp
@@ -177,13 +180,16 @@ def handwritten_program(arrays: Arrays, batch_size: int = 4, orders: int = 2) ->
     rows, features = arrays.x.shape
     positions, mask = batch_grid(rows, batch_size)
     steps = len(positions)
-    keys = jax.random.split(jax.random.PRNGKey(0), 3)
     sizes = [(features, 16), (16, 16), (16, 1)]
-    weights = []
-    for key, (fan_in, fan_out) in zip(keys, sizes, strict=True):
-        limit = float(np.sqrt(6.0 / (fan_in + fan_out)))
-        weights += [jax.random.uniform(key, (fan_in, fan_out), minval=-limit, maxval=limit)]
-        weights += [jnp.zeros(fan_out)]
+
+    def initial(seed: int) -> list[Any]:
+        weights = []
+        keys = jax.random.split(jax.random.PRNGKey(seed), 3)
+        for key, (fan_in, fan_out) in zip(keys, sizes, strict=True):
+            limit = float(np.sqrt(6.0 / (fan_in + fan_out)))
+            weights += [jax.random.uniform(key, (fan_in, fan_out), minval=-limit, maxval=limit)]
+            weights += [jnp.zeros(fan_out)]
+        return weights
 
     def loss(params: list[Any], x: Any, y: Any, weight: Any) -> Any:
         hidden = jax.nn.sigmoid(x @ params[0] + params[1])
@@ -206,12 +212,27 @@ def handwritten_program(arrays: Arrays, batch_size: int = 4, orders: int = 2) ->
         state, losses = jax.lax.scan(step, state, (order, mask))
         return state, jnp.sum(losses)
 
-    state = (weights, [jnp.zeros_like(w) for w in weights], jnp.float32(0))
-    member_orders = [
-        jnp.asarray(epoch_order(rows, 0, e)[positions].astype(np.int32)) for e in range(orders)
-    ]
+    def state_of(seed: int) -> Any:
+        weights = initial(seed)
+        return weights, [jnp.zeros_like(w) for w in weights], jnp.float32(0)
+
+    def order_of(seed: int, epoch: int) -> np.ndarray:
+        return epoch_order(rows, seed, epoch)[positions].astype(np.int32)
+
+    seeds = [1000 * index for index in range(members)]
+    if members == 1:
+        state = state_of(0)
+        member_orders = [jnp.asarray(order_of(0, e)) for e in range(orders)]
+        call = jax.jit(epoch)
+    else:
+        state = jax.tree.map(lambda *leaves: jnp.stack(leaves), *map(state_of, seeds))
+        member_orders = [
+            jnp.asarray(np.stack([order_of(seed, e) for seed in seeds])) for e in range(orders)
+        ]
+        # Every member's state and order; one mask and the same data for all.
+        call = jax.jit(jax.vmap(epoch, in_axes=(0, 0, None, None, None, None)))
     return Program(
-        call=jax.jit(epoch),
+        call=call,
         state=state,
         x=jnp.asarray(arrays.x),
         y=jnp.asarray(arrays.y),
@@ -219,5 +240,5 @@ def handwritten_program(arrays: Arrays, batch_size: int = 4, orders: int = 2) ->
         orders=member_orders,
         mask=jnp.asarray(mask),
         steps=steps,
-        members=1,
+        members=members,
     )

@@ -11,8 +11,9 @@ fresh processes, one per Keras backend (the backend is fixed when Keras is impor
   over its steps.
 - JAX: the trainer's compiled epoch program (``tasks.training.jax_steps``: ``jax.jit`` of a
   ``jax.lax.scan`` over the epoch's batches) for 1 member, and for 3 members ``jax.vmap``-ed in
-  the same program (the time for all 3); then ``tasks.training.jax_fit.fit_model_jax``'s whole
-  epoch (the program, validation, a ``.keras`` checkpoint and the journal) over its steps.
+  the same program (the time for all 3); the same MLP written in plain JAX, no Keras, for 1
+  and 3 members (the floor this JAX version sets); then ``tasks.training.jax_fit.fit_model_jax``'s
+  whole epoch (the program, validation, a ``.keras`` checkpoint and the journal) over its steps.
 
 Medians over epochs within a process, then over repetitions; interleaved TF JAX TF JAX ...
 """
@@ -86,6 +87,10 @@ def jax_child(epochs: int) -> dict[str, float]:
     figures["hand-written JAX, same MLP (no Keras)"] = jax_programs.time_epochs(floor, epochs)[
         "us_per_step"
     ]
+    floor_3 = jax_programs.handwritten_program(arrays, members=3)
+    figures["hand-written JAX, 3 members vmapped (all 3)"] = jax_programs.time_epochs(
+        floor_3, epochs
+    )["us_per_step"]
     ends: list[float] = []
     with tempfile.TemporaryDirectory() as scratch:
         training = TrainingConfig(batch_size=4, epochs=epochs, backend="jax")

@@ -24,6 +24,7 @@ import pandera.pandas as pa
 from schemas.config import WeatherScale
 from schemas.csv_reader import check_columns, parse_columns, read_chunks, read_header, read_table
 from schemas.errors import Failure
+from schemas.model_schema import model_schema
 from schemas.records import (
     COUNT_COLUMNS,
     DATE_COLUMN,
@@ -59,7 +60,7 @@ def check_model(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model.validate(frame, lazy=True)
+            model_schema(model).validate(frame, lazy=True)
         return
     except pa.errors.SchemaErrors as errors:
         cases = errors.failure_cases

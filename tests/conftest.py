@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,14 @@ from tasks.storage.store import ArtifactStore
 from tasks.storage.table import TableData
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The training children's JAX compilation cache (tasks/training/compile_cache.py): never the
+# user's, and one for the whole session. The controller makes it before its xdist workers
+# start, so they inherit the variable and share the folder; the process that made it removes it.
+_OWN_JAX_CACHE = None
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    _OWN_JAX_CACHE = tempfile.mkdtemp(prefix="bikeflow-tests-jax-")
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _OWN_JAX_CACHE
+
 # Run paths must stay under configured roots; tests write under the system temp folder.
 os.environ.setdefault("BIKEFLOW_ROOTS", os.pathsep.join([os.getcwd(), tempfile.gettempdir()]))
 
@@ -108,6 +117,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return (-weight[unit], first[unit], position[id(item)])
 
     items.sort(key=order)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's JAX compilation cache, in the process that made it."""
+    if _OWN_JAX_CACHE is not None:
+        shutil.rmtree(_OWN_JAX_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -9,7 +9,7 @@ else the child or TensorFlow prints goes to stderr, so it cannot corrupt the pro
 
 The child is also where Keras's backend is chosen: ``main`` sets ``KERAS_BACKEND`` from the
 request's ``training.backend`` before anything imports Keras (Keras reads it once, at import).
-No other code sets it.
+No other code sets it. On JAX it also points JAX at its compilation cache (``compile_cache``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import traceback
 from typing import IO, Any
 
 from schemas.config import ModelConfig, TrainingConfig
+from tasks.training.compile_cache import use_compile_cache
 from tasks.training.keras_calls import KerasCallRequest
 from tasks.training.request import FitRequest, GroupFitRequest, read_request
 
@@ -45,6 +46,8 @@ def choose_keras_backend(backend: str) -> None:
     """Set ``KERAS_BACKEND`` for this process (a request's backend), before Keras is imported."""
     if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = backend
+        if backend == "jax":
+            use_compile_cache()  # read by JAX when Keras imports it
         return
     # Keras chose its backend when it was imported (serve called in a process that has Keras
     # already): the variable would change nothing.
@@ -62,6 +65,7 @@ def warm_up(backend: str) -> None:
     request arrives (``child_process.start_spare``). The request must then name ``backend``."""
     os.environ["KERAS_BACKEND"] = backend
     if backend == "jax":
+        use_compile_cache()
         from tasks.training import jax_fit
 
         jax_fit.warm_up()
