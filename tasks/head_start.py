@@ -3,14 +3,18 @@
 A cold ``bikeflow run`` spends most of its seconds starting things, one after the other: this
 process imports Prefect and the flow, Prefect's temporary API server starts in a subprocess of
 its own, then the training child starts and imports Keras. None of them needs the other to
-begin, so ``head_start`` begins the two subprocesses first thing, before Prefect is imported:
+begin, so ``head_start`` starts the server before Prefect is imported, and ``HeadStart.wait``
+the training child once the flow is:
 
 - Prefect's temporary server (``tasks.temporary_server``: the process Prefect would start at
   the run's first API call, started without importing Prefect), where Prefect would start one
   (no ``PREFECT_API_URL`` in the environment, settings files or profile); the run finds it
   through ``PREFECT_API_URL``, set before Prefect reads its settings;
 - a spare training child for the run's backend (``tasks.training.child_process.start_spare``),
-  which the run's first training takes instead of starting one.
+  which the run's first training takes instead of starting one. It starts once the flow is
+  imported (``HeadStart.wait``), not first thing: on two cores, three processes importing at
+  once made the server answer later (flow run to flow run: 13.3 s, 11.3 s with the child
+  started after the imports; ``benchmarks/flow_vs_plain.py``).
 
 Where Prefect is imported already (a caller in the same process), or where a settings file
 might name an API (``temporary_server.wanted``), Prefect's settings decide: its own
@@ -41,9 +45,18 @@ class HeadStart:
     verbosity: str
     server: TemporaryServer | None = None
     prefects_server: threading.Thread | None = None
+    backend: str | None = None
 
     def wait(self) -> None:
-        """Wait until the temporary server answers (``TemporaryServerError`` if it does not)."""
+        """Start the spare training child, then wait until the temporary server answers
+        (``TemporaryServerError`` if it does not)."""
+        if self.backend is not None:
+            from tasks.training.child_process import start_spare
+
+            # Only now, with the flow imported: while this process imported, the server and
+            # it had the cores to themselves; the child's imports end while the server starts
+            # and the data are prepared, before its request comes.
+            start_spare(self.backend)
         if self.prefects_server is not None:
             # Its failure is not raised here: the run then starts it again itself, and says why.
             self.prefects_server.join()
@@ -126,8 +139,5 @@ def head_start(backend: str | None, verbosity: str) -> HeadStart:
             target=_start_prefects_server, args=(verbosity,), name="bikeflow-server-start"
         )
         started.prefects_server.start()
-    if backend is not None:
-        from tasks.training.child_process import start_spare
-
-        start_spare(backend)
+    started.backend = backend
     return started
