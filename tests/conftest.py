@@ -12,13 +12,13 @@ from typing import Any
 # Prefect reads PREFECT_HOME when it is first imported: give this test process a home of its
 # own (before the import below), so that the runs the tests start in subprocesses (the CLI's
 # embedded server, its cache records) never share ~/.prefect with the user or with another
-# pytest worker (-n 2; each worker imports this file itself, after the controller did).
+# pytest worker (-n 3; each worker imports this file itself, after the controller did).
 os.environ["PREFECT_HOME"] = tempfile.mkdtemp(
     prefix=f"bikeflow-tests-prefect-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}-"
 )
 
 # Tests that call a flow without the session server (prefect_server) get Prefect's ephemeral
-# one, which gives up after 20 s by default; on a loaded CI machine (two xdist workers
+# one, which gives up after 20 s by default; on a loaded CI machine (three xdist workers
 # training, a deployment worker beside them) its start has taken longer. Subprocesses the
 # tests start (the CLI sets its own default too) inherit this.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
@@ -90,10 +90,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> LoadFileSche
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the longest work units first, each unit's tests together.
 
-    xdist hands the units to its two workers in this order (``--no-loadscope-reorder``,
+    xdist hands the units to its workers in this order (``--no-loadscope-reorder``,
     pyproject.toml). Its default order, most tests first, ran the two-test real-data files
-    last: a 14-minute file then kept one worker busy long after the other had finished.
-    Longest first lets both finish together. ``minutes(n)`` is a file's minutes in CI (a
+    last: a 14-minute file then kept one worker busy long after the others had finished.
+    Longest first lets them finish together. ``minutes(n)`` is a file's minutes in CI (a
     test's own marker, in SPREAD_FILES, that test's); a shared unit's minutes are its files'.
     """
 
